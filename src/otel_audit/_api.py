@@ -1,0 +1,107 @@
+"""
+``security_event()``: the one-line way to record who did what, with what outcome.
+
+It emits through the ``LoggerProvider`` set up by :func:`otel_audit.configure` (or the
+global one), so the event takes the same path as a stdlib record from the ``security``
+logger. It never raises: an audit call must not break the action it records.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry._logs import LoggerProvider, SeverityNumber, get_logger, get_logger_provider
+from opentelemetry.context import get_current
+
+from otel_audit import semconv
+from otel_audit._bounded import bound_mapping, is_plain
+from otel_audit._catalogue import CATALOGUE, Outcome
+from otel_audit._context import ActorLike, scope_attributes
+from otel_audit._ids import new_event_id
+
+_LOGGER_NAME = "otel_audit"
+
+_provider_lock = threading.Lock()
+_provider: LoggerProvider | None = None
+_errors = 0
+
+
+def _set_provider(provider: LoggerProvider | None) -> None:
+    global _provider  # noqa: PLW0603  # set once by configure(), cleared by shutdown()
+    with _provider_lock:
+        _provider = provider
+
+
+def errors() -> int:
+    """How many ``security_event`` calls failed internally (and were swallowed)."""
+    return _errors
+
+
+def security_event(
+    name: str,
+    *,
+    outcome: Outcome | str | None = None,
+    actor: ActorLike | None = None,
+    target: Any = None,
+    reason: str | None = None,
+    message: str | None = None,
+    severity: SeverityNumber | None = None,
+    **details: Any,
+) -> str | None:
+    """
+    Record a security event.
+
+    Args:
+        name: Catalogue name such as ``"authentication.failure"`` or a registered custom
+            type. An unknown name is still recorded, under its first dotted part's category.
+        outcome: ``success``, ``failure`` or ``unknown``; defaults to the type's outcome.
+        actor: Who acted: a user id, an :class:`~otel_audit.Actor`, or a mapping with
+            ``id``/``name``/``roles``. Defaults to the request context's actor.
+        target: What was acted on: a string, or a mapping (``audit.target.<key>``).
+        reason: Why the outcome happened (``"bad_password"``).
+        message: Human-readable body; defaults to the type's description.
+        severity: Overrides the type's default severity.
+        **details: More attributes, keys used as given (``**{"http.route": "/x"}``
+            works for dotted keys). Secrets in them are redacted like everywhere else.
+
+    Returns:
+        The event id, or ``None`` if the event could not be emitted (counted).
+
+    .. versionadded:: 0.1.0
+    """
+    global _errors  # noqa: PLW0603  # a plain counter; races only undercount
+    try:
+        event_type = CATALOGUE.get(name)
+        attributes: dict[str, Any] = scope_attributes(
+            actor=actor, target=target, attributes=details
+        )
+        if not all(is_plain(v) for v in attributes.values()):
+            attributes = bound_mapping(attributes)
+        if outcome is not None:
+            text = outcome.value if isinstance(outcome, Outcome) else str(outcome).lower()
+            attributes[semconv.EVENT_OUTCOME] = text if text in Outcome._value2member_map_ else "unknown"
+        if reason is not None:
+            attributes[semconv.AUDIT_REASON] = str(reason)
+        event_id = new_event_id()
+        attributes[semconv.EVENT_ID] = event_id
+        attributes[semconv.AUDIT_EVENT_NAME] = name
+        if severity is None and event_type is not None:
+            severity = event_type.severity
+        body = message if message is not None else (event_type.description if event_type else name)
+        provider = _provider or get_logger_provider()
+        get_logger(_LOGGER_NAME, logger_provider=provider).emit(
+            context=get_current(),
+            severity_number=severity,
+            severity_text=severity.name if severity is not None else None,
+            body=body,
+            attributes=attributes,
+            event_name=name,
+        )
+    except Exception:
+        _errors += 1
+        return None
+    return event_id
+
+

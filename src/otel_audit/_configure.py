@@ -1,0 +1,307 @@
+"""
+``configure()``: one call that wires the whole pipeline in the only safe order.
+
+The AuditProcessor must run before any exporting processor, security events must take
+the durable path and ordinary logs the SDK batch path, and stdlib logging must be bridged
+once. Getting any of that wrong by hand leaks secrets or loses events, so users call this
+(or rely on the zero-code hook, which calls it too).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry._logs import get_logger_provider, set_logger_provider
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor, ReadWriteLogRecord
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    ConsoleLogRecordExporter,
+    LogRecordExporter,
+    SimpleLogRecordProcessor,
+)
+from opentelemetry.sdk.resources import Resource
+
+from otel_audit import _api
+from otel_audit._exporters import exporter_factories
+from otel_audit._handler import AuditLoggingHandler
+from otel_audit._processor import AuditProcessor, EventObserver, Redactor, is_security_event
+from otel_audit._settings import AuditSettings, load_settings
+
+_lock = threading.RLock()
+
+
+@dataclass
+class _State:
+    provider: LoggerProvider
+    processor: AuditProcessor
+    handler: AuditLoggingHandler | None
+    owns_provider: bool
+    tuned_loggers: tuple[logging.Logger, ...]
+
+
+_state: _State | None = None
+
+
+class _Select(LogRecordProcessor):
+    """Pass only the records ``predicate`` accepts to ``inner`` (one delivery path each)."""
+
+    def __init__(
+        self, inner: LogRecordProcessor, predicate: Callable[[ReadWriteLogRecord], bool]
+    ) -> None:
+        self.inner = inner
+        self._predicate = predicate
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        try:
+            if self._predicate(log_record):
+                self.inner.on_emit(log_record)
+        except Exception:  # noqa: S110  # the inner processor counts its own losses
+            pass
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+def _is_ordinary(record: ReadWriteLogRecord) -> bool:
+    return not is_security_event(record)
+
+
+def build_redactor(settings: AuditSettings) -> Redactor | None:
+    """The tier-1 engine for these settings (``None`` only when redaction is off)."""
+    if settings.redaction == "off":
+        return None
+    from otel_audit.redaction import RedactionEngine  # noqa: PLC0415  # avoid import cycle
+
+    engine: Redactor = RedactionEngine.from_settings(settings)
+    return engine
+
+
+def build_observers(settings: AuditSettings) -> list[EventObserver]:
+    """The in-process detections, when switched on."""
+    if not settings.detections:
+        return []
+    from otel_audit.detect import AnomalyDetector  # noqa: PLC0415  # optional feature
+
+    return [AnomalyDetector.from_settings(settings)]
+
+
+def _tier2(exporter: LogRecordExporter, settings: AuditSettings) -> LogRecordExporter:
+    if settings.redaction_tier2 == "off":
+        return exporter
+    from otel_audit.redaction import PresidioRedactingExporter  # noqa: PLC0415  # optional
+
+    return PresidioRedactingExporter(exporter, settings)
+
+
+def build_export_processors(
+    settings: AuditSettings, factories: Mapping[str, Callable[[], LogRecordExporter]]
+) -> list[LogRecordProcessor]:
+    """
+    The exporting processors, in order, for each configured exporter.
+
+    Security events go through the durable processor (or the SDK batch processor when
+    ``OTEL_PYTHON_AUDIT_DELIVERY=batch``); ordinary records through the SDK batch
+    processor with every drop counted. Each path gets its own exporter instance.
+    """
+    processors: list[LogRecordProcessor] = []
+    for factory in factories.values():
+        probe = factory()
+        if isinstance(probe, ConsoleLogRecordExporter):
+            processors.append(SimpleLogRecordProcessor(probe))
+            continue
+        if settings.delivery == "durable":
+            from otel_audit.export import (  # noqa: PLC0415  # avoid import cycle
+                CountingBatchLogRecordProcessor,
+                DurableLogRecordProcessor,
+            )
+
+            processors.append(DurableLogRecordProcessor.from_settings(probe, settings))
+            processors.append(
+                _Select(CountingBatchLogRecordProcessor(_tier2(factory(), settings)), _is_ordinary)
+            )
+        else:
+            processors.append(BatchLogRecordProcessor(_tier2(probe, settings)))
+    return processors
+
+
+def _resource(environ: Mapping[str, str]) -> Resource:
+    attributes: dict[str, Any] = {}
+    if environ is not os.environ:
+        # Resource.create() reads os.environ; an explicit mapping must win for tests/CLI.
+        raw = environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
+        for item in raw.split(","):
+            key, sep, value = item.partition("=")
+            if sep and key.strip():
+                attributes[key.strip()] = value.strip()
+        if environ.get("OTEL_SERVICE_NAME"):
+            attributes["service.name"] = environ["OTEL_SERVICE_NAME"]
+    return Resource.create(attributes)
+
+
+def _replace_processors(provider: LoggerProvider, processors: Sequence[LogRecordProcessor]) -> None:
+    """Swap a provider's processors for ours (the zero-code path; see _autoinstrument)."""
+    multi = provider._multi_log_record_processor  # noqa: SLF001  # no public API to reorder
+    with multi._lock:  # noqa: SLF001
+        old = multi._log_record_processors  # noqa: SLF001
+        multi._log_record_processors = tuple(processors)  # noqa: SLF001
+    for processor in old:
+        try:
+            processor.shutdown()
+        except Exception:  # noqa: S110  # the old exporters are being discarded
+            pass
+
+
+def configure(
+    *,
+    environ: Mapping[str, str] | None = None,
+    logger_provider: LoggerProvider | None = None,
+    exporters: Sequence[LogRecordExporter] | None = None,
+    set_global: bool = True,
+    bridge_logging: bool = True,
+    replace_existing_processors: bool = False,
+    **overrides: Any,
+) -> LoggerProvider:
+    """
+    Set up audit logging on an OpenTelemetry ``LoggerProvider``.
+
+    Reads the resource from ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES``, the
+    exporters from ``OTEL_LOGS_EXPORTER`` (``otlp``, ``console``, ``none``) with the
+    ``OTEL_EXPORTER_OTLP_[LOGS_]*`` and ``OTEL_BLRP_*`` variables, and otel-audit's own
+    ``OTEL_PYTHON_AUDIT_*`` settings; keyword ``overrides`` win over the environment.
+    Adds the AuditProcessor first, then the exporting processors, and bridges stdlib
+    logging (root logger) once. Calling it again returns the same provider.
+
+    Args:
+        environ: Environment to read (default ``os.environ``).
+        logger_provider: Use this provider instead of creating one.
+        exporters: Use these exporters instead of ``OTEL_LOGS_EXPORTER`` (tests, custom
+            backends). Each is used by one delivery path.
+        set_global: Make the provider the global OpenTelemetry one.
+        bridge_logging: Attach a handler to the root logger.
+        replace_existing_processors: Discard processors already on ``logger_provider``
+            (the zero-code hook uses this to take over the distro's logs pipeline).
+        **overrides: Settings by field name, e.g. ``redaction_scope="security"``.
+
+    Returns:
+        The configured provider.
+
+    Raises:
+        ConfigurationError: a variable or override has a value that is not accepted.
+
+    .. versionadded:: 0.1.0
+    """
+    global _state  # noqa: PLW0603  # one pipeline per process, guarded by _lock
+    env = os.environ if environ is None else environ
+    with _lock:
+        if _state is not None:
+            return _state.provider
+        settings = load_settings(env, **overrides)
+        if exporters is not None:
+            factories: dict[str, Callable[[], LogRecordExporter]] = {
+                f"custom{index}": _single_use(exporter) for index, exporter in enumerate(exporters)
+            }
+        else:
+            factories = exporter_factories(env)
+        processors = build_export_processors(settings, factories)
+        audit = AuditProcessor(
+            settings, redactor=build_redactor(settings), observers=build_observers(settings)
+        )
+        owns = logger_provider is None
+        provider = logger_provider or LoggerProvider(resource=_resource(env))
+        if replace_existing_processors:
+            _replace_processors(provider, [audit, *processors])
+        else:
+            provider.add_log_record_processor(audit)
+            for processor in processors:
+                provider.add_log_record_processor(processor)
+        if set_global and owns:
+            set_logger_provider(provider)
+        _api._set_provider(provider)  # noqa: SLF001  # package-internal wiring
+        handler = _bridge(provider) if bridge_logging else None
+        tuned = _tune_security_loggers(settings) if bridge_logging else ()
+        _state = _State(provider, audit, handler, owns, tuned)
+        return provider
+
+
+def _single_use(exporter: LogRecordExporter) -> Callable[[], LogRecordExporter]:
+    """A caller's exporter serves both delivery paths (it must be thread-safe)."""
+    return lambda: exporter
+
+
+def _bridge(provider: LoggerProvider) -> AuditLoggingHandler | None:
+    root = logging.getLogger()
+    for existing in root.handlers:
+        # Under opentelemetry-instrument the logging instrumentation may already have
+        # attached its handler for this provider; a second one would duplicate records.
+        if getattr(existing, "_logger_provider", None) is provider:
+            return None
+    handler = AuditLoggingHandler(logger_provider=provider)
+    root.addHandler(handler)
+    return handler
+
+
+def _tune_security_loggers(settings: AuditSettings) -> tuple[logging.Logger, ...]:
+    """
+    Let INFO security events through.
+
+    The root logger defaults to WARNING, which would silently drop "login succeeded".
+    Only loggers whose level is unset are changed.
+    """
+    tuned = []
+    for name in settings.security_loggers:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
+            tuned.append(logger)
+    return tuple(tuned)
+
+
+def get_audit_processor() -> AuditProcessor | None:
+    """The AuditProcessor installed by :func:`configure`, if any."""
+    return None if _state is None else _state.processor
+
+
+def shutdown(timeout_millis: int = 30000) -> None:
+    """
+    Flush and stop the pipeline set up by :func:`configure` and undo its global changes.
+
+    Safe to call twice. After it, :func:`configure` may be called again (tests do).
+    """
+    global _state  # noqa: PLW0603  # see configure()
+    with _lock:
+        state, _state = _state, None
+    if state is None:
+        return
+    if state.handler is not None:
+        logging.getLogger().removeHandler(state.handler)
+    for logger in state.tuned_loggers:
+        logger.setLevel(logging.NOTSET)
+    try:
+        state.provider.force_flush(timeout_millis)
+    finally:
+        if state.owns_provider:
+            state.provider.shutdown()
+        _api._set_provider(None)  # noqa: SLF001
+
+
+def report_startup_error(exc: BaseException) -> None:
+    """Write a start-up failure to stderr (``opentelemetry-instrument`` swallows it)."""
+    sys.stderr.write(f"otel-audit: configuration error: {exc}\n")
+    sys.stderr.flush()
+
+
+def current_provider() -> LoggerProvider | None:
+    """The provider configured by :func:`configure`, or the global SDK one."""
+    if _state is not None:
+        return _state.provider
+    provider = get_logger_provider()
+    return provider if isinstance(provider, LoggerProvider) else None

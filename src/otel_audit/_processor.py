@@ -1,0 +1,330 @@
+"""
+The AuditProcessor: classify, tag and enrich every record on the caller's thread, then
+hand it to redaction before any exporting processor sees it.
+
+It runs inside the application's logging call, so it must be cheap and must never raise.
+Every step is guarded; if anything fails the record is made safe (fail closed) rather
+than passed on raw.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from time import time_ns
+from typing import Any, Final, Protocol, runtime_checkable
+
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
+from opentelemetry.trace import get_current_span
+
+from otel_audit import semconv
+from otel_audit._catalogue import (
+    NAME_PATTERN,
+    CATALOGUE,
+    UNCLASSIFIED,
+    Catalogue,
+    EventType,
+    OCSFClass,
+    Outcome,
+    category_of,
+)
+from otel_audit._context import _REQUEST, _SCOPE
+from otel_audit._ids import new_event_id
+from otel_audit._settings import AuditSettings
+
+FAILED_PLACEHOLDER: Final = "[REDACTED:processing_error]"
+
+# Keys whose values are ours (ids, classification, integrity) and survive a fail-closed wipe.
+_KEEP_ON_FAILURE: Final = frozenset(
+    {
+        semconv.AUDIT_EVENT_NAME,
+        semconv.AUDIT_CATEGORY,
+        semconv.EVENT_ID,
+        semconv.EVENT_CATEGORY,
+        semconv.EVENT_TYPE,
+        semconv.EVENT_ACTION,
+        semconv.EVENT_OUTCOME,
+        semconv.AUDIT_OCSF_CLASS_UID,
+        semconv.AUDIT_OCSF_CATEGORY_UID,
+        semconv.AUDIT_OCSF_ACTIVITY_ID,
+        semconv.AUDIT_REDACTION,
+        semconv.HTTP_REQUEST_METHOD,
+        semconv.HTTP_RESPONSE_STATUS_CODE,
+        *semconv.INTEGRITY_KEYS,
+    }
+)
+
+_SEVERITY_TEXT: Final = {
+    SeverityNumber.INFO: "INFO",
+    SeverityNumber.WARN: "WARN",
+    SeverityNumber.ERROR: "ERROR",
+    SeverityNumber.FATAL: "FATAL",
+    SeverityNumber.DEBUG: "DEBUG",
+}
+
+_OUTCOMES: Final = frozenset({"success", "failure", "unknown"})
+
+
+@runtime_checkable
+class Redactor(Protocol):
+    """
+    The redaction seam: rewrite a record's body and attributes in place.
+
+    Implementations must not raise; the processor still guards the call and wipes the
+    record if one does.
+    """
+
+    def redact_log_record(self, log_record: LogRecord) -> None:
+        """Remove secrets and PII from ``log_record`` in place."""
+
+
+class EventObserver(Protocol):
+    """Something that watches tagged security events on the caller's thread (detections)."""
+
+    def observe(self, log_record: LogRecord) -> None:
+        """Look at one security event after tagging and redaction; must not raise."""
+
+
+def is_security_event(record: ReadWriteLogRecord | LogRecord) -> bool:
+    """True for records the AuditProcessor tagged as security events."""
+    log_record = record.log_record if isinstance(record, ReadWriteLogRecord) else record
+    attrs = log_record.attributes
+    return bool(attrs) and semconv.AUDIT_EVENT_NAME in attrs  # type: ignore[operator]
+
+
+class ProcessorStats:
+    """Counters of what the processor did; cheap to bump, read by tests and the CLI."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def incr(self, name: str, amount: int = 1) -> None:
+        """Add to a counter."""
+        with self._lock:
+            self._counts[name] += amount
+
+    def snapshot(self) -> dict[str, int]:
+        """A copy of all counters."""
+        with self._lock:
+            return dict(self._counts)
+
+
+class AuditProcessor(LogRecordProcessor):
+    """
+    Classify, tag and enrich log records; redact them before export.
+
+    Add it to a ``LoggerProvider`` *before* any exporting processor (``configure()``
+    does). For each record it:
+
+    * decides whether it is a security event: its event name is in the catalogue, or it
+      came from one of the security loggers (``security``, ``security.*``);
+    * tags security events: ``event_name`` and ``audit.event.name``, a UUIDv7
+      ``event.id``, ECS ``event.*`` and OCSF fields, default severity and outcome, and the
+      attributes of the enclosing :func:`~otel_audit.audit_scope`;
+    * fills trace/span ids from the active span when the record lacks them, and the
+      who/where of the current request context;
+    * runs the redactor (all records, or security events only, by settings).
+
+    It never raises: a failure replaces the record's body and attribute values with a
+    placeholder and bumps ``stats``.
+
+    Args:
+        settings: Parsed settings; defaults to :class:`AuditSettings` defaults.
+        redactor: The tier-1 redaction engine (``None`` only for tests and benchmarks).
+        observers: Watchers of tagged security events (the anomaly detections).
+        catalogue: Event catalogue (the process-wide one by default).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        settings: AuditSettings | None = None,
+        *,
+        redactor: Redactor | None = None,
+        observers: Iterable[EventObserver] = (),
+        catalogue: Catalogue = CATALOGUE,
+    ) -> None:
+        self._settings = settings or AuditSettings()
+        self._catalogue = catalogue
+        self._redactor = redactor
+        self._observers = tuple(observers)
+        self._redact_all = self._settings.redaction_scope == "all"
+        loggers = tuple(self._settings.security_loggers)
+        self._security_loggers = frozenset(loggers)
+        self._security_prefixes = tuple(f"{name}." for name in loggers)
+        self.stats = ProcessorStats()
+
+    @property
+    def settings(self) -> AuditSettings:
+        """The settings this processor was built with."""
+        return self._settings
+
+    def add_observer(self, observer: EventObserver) -> None:
+        """Start passing tagged security events to ``observer``."""
+        self._observers = (*self._observers, observer)
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        """Process one record; never raises."""
+        try:
+            security = self._process(log_record)
+        except Exception:
+            self.stats.incr("processing_errors")
+            _wipe(log_record.log_record)
+            return
+        if security and self._observers:
+            for observer in self._observers:
+                try:
+                    observer.observe(log_record.log_record)
+                except Exception:
+                    self.stats.incr("observer_errors")
+
+    def shutdown(self) -> None:
+        """Nothing to release; exporting processors own the resources."""
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:  # noqa: ARG002  # interface
+        """Nothing is buffered here."""
+        return True
+
+    # --- the steps ---------------------------------------------------------------
+
+    def _process(self, rw: ReadWriteLogRecord) -> bool:
+        record = rw.log_record
+        attrs = record.attributes
+        if attrs is None:  # the SDK always sets a BoundedAttributes; be defensive anyway
+            record.attributes = attrs = {}
+        scope_name = rw.instrumentation_scope.name if rw.instrumentation_scope else None
+        name = self._event_name(record, attrs, scope_name)
+        if name is not None:
+            self._tag(record, attrs, name)
+            self.stats.incr("security_events")
+        self._enrich(record, attrs, security=name is not None)
+        if self._redactor is not None and (self._redact_all or name is not None):
+            try:
+                self._redactor.redact_log_record(record)
+            except Exception:
+                self.stats.incr("redaction_errors")
+                _wipe(record)
+        return name is not None
+
+    def _event_name(
+        self, record: LogRecord, attrs: Any, scope_name: str | None
+    ) -> str | None:
+        name = record.event_name
+        if not name:
+            name = attrs.get(semconv.OTEL_EVENT_NAME) or attrs.get(semconv.AUDIT_EVENT_NAME)
+            if name is not None and not isinstance(name, str):
+                name = str(name)
+        if name and name in self._catalogue:
+            return name
+        if scope_name is not None and (
+            scope_name in self._security_loggers or scope_name.startswith(self._security_prefixes)
+        ):
+            return name or UNCLASSIFIED
+        if name and semconv.AUDIT_EVENT_NAME in attrs:
+            return name  # already tagged upstream (e.g. replayed or an uncatalogued custom name)
+        return None
+
+    def _tag(self, record: LogRecord, attrs: Any, name: str) -> None:
+        event_type = self._catalogue.get(name) or _uncatalogued(name)
+        record.event_name = name
+        if semconv.OTEL_EVENT_NAME in attrs:
+            del attrs[semconv.OTEL_EVENT_NAME]
+        scope = _SCOPE.get()
+        if scope:
+            for key, value in scope.items():
+                if key not in attrs:
+                    attrs[key] = value
+        outcome = attrs.get(semconv.EVENT_OUTCOME)
+        if outcome not in _OUTCOMES:
+            outcome = event_type.outcome.value
+        values: dict[str, Any] = {
+            semconv.AUDIT_EVENT_NAME: name,
+            semconv.EVENT_OUTCOME: outcome,
+        }
+        if semconv.EVENT_ID not in attrs:
+            values[semconv.EVENT_ID] = new_event_id()
+        defaults = _type_attributes(event_type)
+        for key, value in defaults.items():
+            if key not in attrs:
+                values[key] = value
+        for key, value in values.items():
+            attrs[key] = value
+        if not record.severity_number or record.severity_number == SeverityNumber.UNSPECIFIED:
+            record.severity_number = event_type.severity
+            record.severity_text = _SEVERITY_TEXT.get(event_type.severity, "INFO")
+        if not record.timestamp:
+            record.timestamp = record.observed_timestamp or time_ns()
+
+    def _enrich(self, record: LogRecord, attrs: Any, *, security: bool) -> None:
+        if not record.trace_id:
+            ctx = get_current_span(record.context).get_span_context()
+            if ctx.is_valid:
+                record.trace_id = ctx.trace_id
+                record.span_id = ctx.span_id
+                record.trace_flags = ctx.trace_flags
+        request = _REQUEST.get()
+        if request is not None:
+            for key, value in request.attributes().items():
+                if key not in attrs:
+                    attrs[key] = value
+        elif not security:
+            return
+
+
+_TYPE_ATTR_CACHE: dict[EventType, Mapping[str, Any]] = {}
+
+
+def _type_attributes(event_type: EventType) -> Mapping[str, Any]:
+    cached = _TYPE_ATTR_CACHE.get(event_type)
+    if cached is None:
+        cached = {
+            semconv.AUDIT_CATEGORY: event_type.category.value,
+            semconv.EVENT_CATEGORY: list(event_type.ecs_category),
+            semconv.EVENT_TYPE: list(event_type.ecs_type),
+            semconv.EVENT_ACTION: event_type.action,
+            semconv.AUDIT_OCSF_CLASS_UID: int(event_type.ocsf_class),
+            semconv.AUDIT_OCSF_CATEGORY_UID: event_type.ocsf_class.category_uid,
+            semconv.AUDIT_OCSF_ACTIVITY_ID: event_type.ocsf_activity_id,
+        }
+        _TYPE_ATTR_CACHE[event_type] = cached
+    return cached
+
+
+def _uncatalogued(name: str) -> EventType:
+    """A stand-in type for a name from a security logger that is not in the catalogue."""
+    safe = name if NAME_PATTERN.fullmatch(name) else UNCLASSIFIED
+    return EventType(
+        name=safe,
+        category=category_of(name),
+        description="",
+        severity=SeverityNumber.INFO,
+        outcome=Outcome.UNKNOWN,
+        ecs_category=("host",),
+        ecs_type=("info",),
+        ocsf_class=OCSFClass.API_ACTIVITY,
+        ocsf_activity_id=99,
+    )
+
+
+def _wipe(record: LogRecord) -> None:
+    """Fail closed: keep our own metadata, replace everything that could hold a secret."""
+    try:
+        record.body = FAILED_PLACEHOLDER
+        attrs = record.attributes
+        if attrs:
+            for key in list(attrs.keys()):
+                if key not in _KEEP_ON_FAILURE:
+                    attrs[key] = FAILED_PLACEHOLDER  # type: ignore[index]
+    except Exception:
+        try:
+            record.body = FAILED_PLACEHOLDER
+            record.attributes = {"otel_audit.processing_error": True}
+        except Exception:  # noqa: S110  # nothing more can be done without raising
+            pass
+
+
+SecurityPredicate = Callable[[ReadWriteLogRecord], bool]
