@@ -1,5 +1,4 @@
-"""
-otel-audit: security and audit logging for OpenTelemetry, correct by default.
+"""otel-audit: security and audit logging for OpenTelemetry, correct by default.
 
 Security events are classified and tagged, enriched with trace and request context,
 stripped of secrets and PII before any exporter sees them, and delivered over OTLP on a

@@ -1,5 +1,4 @@
-"""
-``security_event()``: the one-line way to record who did what, with what outcome.
+"""``security_event()``: the one-line way to record who did what, with what outcome.
 
 It emits through the ``LoggerProvider`` set up by :func:`otel_audit.configure` (or the
 global one), so the event takes the same path as a stdlib record from the ``security``
@@ -9,7 +8,6 @@ logger. It never raises: an audit call must not break the action it records.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry._logs import LoggerProvider, SeverityNumber, get_logger, get_logger_provider
@@ -50,8 +48,7 @@ def security_event(
     severity: SeverityNumber | None = None,
     **details: Any,
 ) -> str | None:
-    """
-    Record a security event.
+    """Record a security event.
 
     Args:
         name: Catalogue name such as ``"authentication.failure"`` or a registered custom
@@ -81,7 +78,9 @@ def security_event(
             attributes = bound_mapping(attributes)
         if outcome is not None:
             text = outcome.value if isinstance(outcome, Outcome) else str(outcome).lower()
-            attributes[semconv.EVENT_OUTCOME] = text if text in Outcome._value2member_map_ else "unknown"
+            attributes[semconv.EVENT_OUTCOME] = (
+                text if text in Outcome._value2member_map_ else "unknown"
+            )
         if reason is not None:
             attributes[semconv.AUDIT_REASON] = str(reason)
         event_id = new_event_id()
@@ -103,5 +102,3 @@ def security_event(
         _errors += 1
         return None
     return event_id
-
-

@@ -1,5 +1,4 @@
-"""
-Zero-code start under ``opentelemetry-instrument``.
+"""Zero-code start under ``opentelemetry-instrument``.
 
 Only one ``opentelemetry_configurator`` is loaded and ``opentelemetry-distro`` takes it,
 so we hook ``opentelemetry_post_instrument``, which runs after the configurator and the

@@ -1,5 +1,4 @@
-"""
-Make arbitrary Python values safe to hand to the OpenTelemetry SDK.
+"""Make arbitrary Python values safe to hand to the OpenTelemetry SDK.
 
 The SDK's attribute cleaner recurses without a depth limit or cycle check, so a
 self-referencing dict in ``extra=`` would raise ``RecursionError`` inside the
@@ -51,7 +50,7 @@ def bound_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _bound(value: Any, depth: int, seen: set[int]) -> Any:
+def _bound(value: Any, depth: int, seen: set[int]) -> Any:  # noqa: C901, PLR0911, PLR0912  # one flat type switch reads better than helpers
     if isinstance(value, str):
         return value if len(value) <= MAX_STRING else value[:MAX_STRING]
     if isinstance(value, _SCALARS):

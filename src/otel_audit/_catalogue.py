@@ -1,5 +1,4 @@
-"""
-The security-event vocabulary: one :class:`EventType` per stable dotted name.
+"""The security-event vocabulary: one :class:`EventType` per stable dotted name.
 
 A catalogue entry carries everything a SIEM needs to file the event without parsing the
 message: our category, ECS ``event.category``/``event.type``/``event.action``, the OCSF
@@ -11,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import Final
@@ -75,8 +75,7 @@ ERROR: Final = SeverityNumber.ERROR
 
 @dataclass(frozen=True, slots=True)
 class EventType:
-    """
-    One kind of security event.
+    """One kind of security event.
 
     Args:
         name: Stable dotted name, ``<category>.<action>`` (``authentication.failure``).
@@ -279,8 +278,7 @@ UNCLASSIFIED: Final = "security.event"
 
 
 class Catalogue:
-    """
-    Thread-safe registry of event types.
+    """Thread-safe registry of event types.
 
     Reads are lock-free (a dict swap on write) because every log record consults it.
     """
@@ -296,15 +294,14 @@ class Catalogue:
     def __contains__(self, name: object) -> bool:
         return name in self._types
 
-    def __iter__(self):  # type: ignore[no-untyped-def]  # Iterator[EventType]
+    def __iter__(self) -> Iterator[EventType]:
         return iter(tuple(self._types.values()))
 
     def __len__(self) -> int:
         return len(self._types)
 
     def register(self, event_type: EventType, *, replace: bool = False) -> EventType:
-        """
-        Add a user-defined type.
+        """Add a user-defined type.
 
         Raises:
             ValueError: the name exists and ``replace`` is false.
@@ -339,8 +336,7 @@ def register_event_type(
     ocsf_activity_id: int = 99,
     replace: bool = False,
 ) -> EventType:
-    """
-    Register an application-specific event type, e.g. ``user.exported_team_data``.
+    """Register an application-specific event type, e.g. ``user.exported_team_data``.
 
     Events of a registered type are security events wherever they are emitted from.
 

@@ -1,5 +1,4 @@
-"""
-``configure()``: one call that wires the whole pipeline in the only safe order.
+"""``configure()``: one call that wires the whole pipeline in the only safe order.
 
 The AuditProcessor must run before any exporting processor, security events must take
 the durable path and ordinary logs the SDK batch path, and stdlib logging must be bridged
@@ -9,6 +8,7 @@ once. Getting any of that wrong by hand leaks secrets or loses events, so users 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -105,8 +105,7 @@ def _tier2(exporter: LogRecordExporter, settings: AuditSettings) -> LogRecordExp
 def build_export_processors(
     settings: AuditSettings, factories: Mapping[str, Callable[[], LogRecordExporter]]
 ) -> list[LogRecordProcessor]:
-    """
-    The exporting processors, in order, for each configured exporter.
+    """The exporting processors, in order, for each configured exporter.
 
     Security events go through the durable processor (or the SDK batch processor when
     ``OTEL_PYTHON_AUDIT_DELIVERY=batch``); ordinary records through the SDK batch
@@ -154,10 +153,8 @@ def _replace_processors(provider: LoggerProvider, processors: Sequence[LogRecord
         old = multi._log_record_processors  # noqa: SLF001
         multi._log_record_processors = tuple(processors)  # noqa: SLF001
     for processor in old:
-        try:
+        with contextlib.suppress(Exception):  # the old exporters are being discarded
             processor.shutdown()
-        except Exception:  # noqa: S110  # the old exporters are being discarded
-            pass
 
 
 def configure(
@@ -170,8 +167,7 @@ def configure(
     replace_existing_processors: bool = False,
     **overrides: Any,
 ) -> LoggerProvider:
-    """
-    Set up audit logging on an OpenTelemetry ``LoggerProvider``.
+    """Set up audit logging on an OpenTelemetry ``LoggerProvider``.
 
     Reads the resource from ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES``, the
     exporters from ``OTEL_LOGS_EXPORTER`` (``otlp``, ``console``, ``none``) with the
@@ -237,21 +233,24 @@ def _single_use(exporter: LogRecordExporter) -> Callable[[], LogRecordExporter]:
     return lambda: exporter
 
 
-def _bridge(provider: LoggerProvider) -> AuditLoggingHandler | None:
+def _bridge(provider: LoggerProvider) -> AuditLoggingHandler:
+    """Attach our handler to the root logger, replacing any OTel handler for this provider.
+
+    Under ``opentelemetry-instrument`` the logging instrumentation attaches its own
+    handler; ours is a subclass that also never raises and bounds odd ``extra=`` values,
+    and two handlers would duplicate every record.
+    """
     root = logging.getLogger()
-    for existing in root.handlers:
-        # Under opentelemetry-instrument the logging instrumentation may already have
-        # attached its handler for this provider; a second one would duplicate records.
+    for existing in list(root.handlers):
         if getattr(existing, "_logger_provider", None) is provider:
-            return None
+            root.removeHandler(existing)
     handler = AuditLoggingHandler(logger_provider=provider)
     root.addHandler(handler)
     return handler
 
 
 def _tune_security_loggers(settings: AuditSettings) -> tuple[logging.Logger, ...]:
-    """
-    Let INFO security events through.
+    """Let INFO security events through.
 
     The root logger defaults to WARNING, which would silently drop "login succeeded".
     Only loggers whose level is unset are changed.
@@ -271,12 +270,11 @@ def get_audit_processor() -> AuditProcessor | None:
 
 
 def shutdown(timeout_millis: int = 30000) -> None:
-    """
-    Flush and stop the pipeline set up by :func:`configure` and undo its global changes.
+    """Flush and stop the pipeline set up by :func:`configure` and undo its global changes.
 
     Safe to call twice. After it, :func:`configure` may be called again (tests do).
     """
-    global _state  # noqa: PLW0603  # see configure()
+    global _state  # see configure()
     with _lock:
         state, _state = _state, None
     if state is None:

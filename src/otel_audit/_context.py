@@ -1,7 +1,8 @@
 """
-Who and where, carried in ``ContextVar``s so that every event emitted while handling a
-request (or inside an :func:`audit_scope`) shares it, across threads started with
-``contextvars.copy_context`` and across ``await``.
+Who and where, carried in ``ContextVar``s.
+
+Every event emitted while handling a request (or inside an :func:`audit_scope`) shares
+it, across threads started with ``contextvars.copy_context`` and across ``await``.
 
 The web middleware fills :class:`RequestContext`; non-web code and tests use
 :func:`request_context` or :func:`set_request_context` directly.
@@ -21,8 +22,7 @@ from otel_audit import semconv
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """
-    The principal that did something.
+    """The principal that did something.
 
     Args:
         id: Stable user or service-account id (``user.id``).
@@ -71,8 +71,7 @@ def to_actor(value: ActorLike | None) -> Actor | None:
 
 @dataclass(frozen=True, slots=True)
 class RequestContext:
-    """
-    What the AuditProcessor adds to every record emitted while a request is handled.
+    """What the AuditProcessor adds to every record emitted while a request is handled.
 
     All fields are optional; only those that are set become attributes, and an attribute
     the record already carries is never overwritten.
@@ -102,9 +101,7 @@ class RequestContext:
             (semconv.URL_PATH, self.path),
             (semconv.SESSION_ID, self.session_id),
         )
-        for key, value in pairs:
-            if value is not None:
-                out[key] = value
+        out.update((key, value) for key, value in pairs if value is not None)
         if self.actor is not None:
             out.update(self.actor.attributes())
         out.update(self.extra)
@@ -121,8 +118,7 @@ def get_request_context() -> RequestContext | None:
 
 
 def set_request_context(ctx: RequestContext | None) -> Token[RequestContext | None]:
-    """
-    Make ``ctx`` the current request context.
+    """Make ``ctx`` the current request context.
 
     Returns:
         A token for :func:`reset_request_context`; always reset in a ``finally``.
@@ -136,8 +132,7 @@ def reset_request_context(token: Token[RequestContext | None]) -> None:
 
 
 def update_request_context(**changes: Any) -> None:
-    """
-    Change fields of the current request context in place, e.g. the actor after login.
+    """Change fields of the current request context in place, e.g. the actor after login.
 
     A no-op outside a request context.
     """
@@ -153,8 +148,7 @@ def update_request_context(**changes: Any) -> None:
 def request_context(
     ctx: RequestContext | None = None, /, **fields: Any
 ) -> Iterator[RequestContext]:
-    """
-    Set a request context for the duration of a ``with`` block.
+    """Set a request context for the duration of a ``with`` block.
 
     Either pass a :class:`RequestContext` or its fields as keywords (``actor`` may be
     anything :func:`to_actor` accepts).
@@ -196,8 +190,7 @@ def target_attributes(target: Any) -> dict[str, Any]:
 def audit_scope(
     *, actor: ActorLike | None = None, target: Any = None, **attributes: Any
 ) -> Iterator[Mapping[str, Any]]:
-    """
-    Give every security event emitted inside the block a shared context.
+    """Give every security event emitted inside the block a shared context.
 
     Like GitLab's auditor block: ``with audit_scope(actor=admin, target="team:42"):``.
     Scopes nest (inner values win) and follow ``await``. Ordinary log records are not

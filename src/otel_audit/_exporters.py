@@ -1,5 +1,4 @@
-"""
-Build log exporters from the standard ``OTEL_*`` variables, and check those variables.
+"""Build log exporters from the standard ``OTEL_*`` variables, and check those variables.
 
 The OTLP exporters read ``OTEL_EXPORTER_OTLP_[LOGS_]*`` (endpoint, headers, certificate,
 client key/cert, compression, timeout) themselves; we choose the exporter class from
@@ -19,6 +18,7 @@ from otel_audit.exceptions import ConfigurationError
 
 ExporterFactory = Callable[[], LogRecordExporter]
 
+_OTEL_LOGS_EXPORTER = "OTEL_LOGS_EXPORTER"
 _LOGS_EXPORTERS = ("otlp", "console", "none")
 _PROTOCOLS = ("grpc", "http/protobuf")
 _COMPRESSION = ("gzip", "deflate", "none")
@@ -44,8 +44,7 @@ def otlp_protocol(env: Mapping[str, str]) -> str:
 
 
 def validate_otel_environment(env: Mapping[str, str]) -> None:
-    """
-    Check the standard variables that decide whether audit logs leave the process.
+    """Check the standard variables that decide whether audit logs leave the process.
 
     Raises:
         ConfigurationError: naming the first bad variable.
@@ -71,9 +70,8 @@ def validate_otel_environment(env: Mapping[str, str]) -> None:
             raise ConfigurationError(name, value, "a positive integer")
     queue, batch = env.get("OTEL_BLRP_MAX_QUEUE_SIZE"), env.get("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE")
     if queue and batch and int(batch) > int(queue):
-        raise ConfigurationError(
-            "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", batch, f"at most OTEL_BLRP_MAX_QUEUE_SIZE ({queue})"
-        )
+        variable = "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"
+        raise ConfigurationError(variable, batch, f"at most OTEL_BLRP_MAX_QUEUE_SIZE ({queue})")
     for name in (
         "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
         "OTEL_EXPORTER_OTLP_CERTIFICATE",
@@ -100,19 +98,17 @@ def exporter_names(env: Mapping[str, str]) -> tuple[str, ...]:
     names = tuple(part.strip().lower() for part in raw.split(",") if part.strip())
     for name in names:
         if name not in _LOGS_EXPORTERS:
-            raise ConfigurationError("OTEL_LOGS_EXPORTER", raw, _LOGS_EXPORTERS)
+            raise ConfigurationError(_OTEL_LOGS_EXPORTER, raw, _LOGS_EXPORTERS)
     if "none" in names:
         if len(names) > 1:
-            raise ConfigurationError(
-                "OTEL_LOGS_EXPORTER", raw, "none alone, or a list of otlp, console"
-            )
+            accepted = "none alone, or a list of otlp, console"
+            raise ConfigurationError(_OTEL_LOGS_EXPORTER, raw, accepted)
         return ()
     return tuple(dict.fromkeys(names))
 
 
 def exporter_factories(env: Mapping[str, str] | None = None) -> dict[str, ExporterFactory]:
-    """
-    One factory per configured exporter, so each delivery path gets its own instance.
+    """One factory per configured exporter, so each delivery path gets its own instance.
 
     Raises:
         ConfigurationError: an ``OTEL_*`` variable has a value that is not accepted.

@@ -1,5 +1,4 @@
-"""
-The stdlib ``logging`` bridge.
+"""The stdlib ``logging`` bridge.
 
 We reuse the handler from ``opentelemetry-instrumentation-logging`` (it promotes
 ``extra={"otel.event.name": …}`` to the record's ``event_name``) and add the two things a
@@ -14,9 +13,8 @@ import logging
 import threading
 from typing import Any
 
-from opentelemetry.instrumentation.logging.handler import LoggingHandler
-
 from opentelemetry.instrumentation.log_utils import std_to_otel
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
 
 from otel_audit._bounded import bound_mapping, is_plain
 
@@ -27,8 +25,7 @@ def _event_name_of(record: logging.LogRecord) -> str | None:
 
 
 class AuditLoggingHandler(LoggingHandler):
-    """
-    Send stdlib records to an OpenTelemetry ``LoggerProvider``; never raise.
+    """Send stdlib records to an OpenTelemetry ``LoggerProvider``; never raise.
 
     ``configure()`` attaches one to the root logger. Errors are counted in
     ``errors`` instead of going through ``logging.Handler.handleError``, which would print

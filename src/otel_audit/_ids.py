@@ -1,5 +1,4 @@
-"""
-Time-sortable unique event ids (UUIDv7, RFC 9562).
+"""Time-sortable unique event ids (UUIDv7, RFC 9562).
 
 Python 3.11 has no ``uuid.uuid7``. Ids must sort by creation time so that a SIEM can
 order and de-duplicate at-least-once deliveries; within one millisecond a counter in the
@@ -15,6 +14,7 @@ import time
 _lock = threading.Lock()
 _last_ms = 0
 _seq = 0
+_MAX_SEQ = 0xFFF
 
 
 def _reset_after_fork() -> None:
@@ -34,7 +34,7 @@ def new_event_id() -> str:
     with _lock:
         if now_ms <= _last_ms:
             _seq += 1
-            if _seq > 0xFFF:  # more than 4096 ids in one ms: borrow the next ms
+            if _seq > _MAX_SEQ:  # more than 4096 ids in one ms: borrow the next ms
                 _last_ms += 1
                 _seq = 0
             now_ms = _last_ms

@@ -1,6 +1,7 @@
 """
-The AuditProcessor: classify, tag and enrich every record on the caller's thread, then
-hand it to redaction before any exporting processor sees it.
+The AuditProcessor: classify, tag, enrich and redact on the caller's thread.
+
+Redaction happens here, before any exporting processor sees the record.
 
 It runs inside the application's logging call, so it must be cheap and must never raise.
 Every step is guarded; if anything fails the record is made safe (fail closed) rather
@@ -21,8 +22,8 @@ from opentelemetry.trace import get_current_span
 
 from otel_audit import semconv
 from otel_audit._catalogue import (
-    NAME_PATTERN,
     CATALOGUE,
+    NAME_PATTERN,
     UNCLASSIFIED,
     Catalogue,
     EventType,
@@ -69,8 +70,7 @@ _OUTCOMES: Final = frozenset({"success", "failure", "unknown"})
 
 @runtime_checkable
 class Redactor(Protocol):
-    """
-    The redaction seam: rewrite a record's body and attributes in place.
+    """The redaction seam: rewrite a record's body and attributes in place.
 
     Implementations must not raise; the processor still guards the call and wipes the
     record if one does.
@@ -113,8 +113,7 @@ class ProcessorStats:
 
 
 class AuditProcessor(LogRecordProcessor):
-    """
-    Classify, tag and enrich log records; redact them before export.
+    """Classify, tag and enrich log records; redact them before export.
 
     Add it to a ``LoggerProvider`` *before* any exporting processor (``configure()``
     does). For each record it:
@@ -210,9 +209,7 @@ class AuditProcessor(LogRecordProcessor):
                 _wipe(record)
         return name is not None
 
-    def _event_name(
-        self, record: LogRecord, attrs: Any, scope_name: str | None
-    ) -> str | None:
+    def _event_name(self, record: LogRecord, attrs: Any, scope_name: str | None) -> str | None:
         name = record.event_name
         if not name:
             name = attrs.get(semconv.OTEL_EVENT_NAME) or attrs.get(semconv.AUDIT_EVENT_NAME)
@@ -248,9 +245,7 @@ class AuditProcessor(LogRecordProcessor):
         if semconv.EVENT_ID not in attrs:
             values[semconv.EVENT_ID] = new_event_id()
         defaults = _type_attributes(event_type)
-        for key, value in defaults.items():
-            if key not in attrs:
-                values[key] = value
+        values.update((k, v) for k, v in defaults.items() if k not in attrs)
         for key, value in values.items():
             attrs[key] = value
         if not record.severity_number or record.severity_number == SeverityNumber.UNSPECIFIED:

@@ -1,5 +1,4 @@
-"""
-Parse the ``OTEL_PYTHON_AUDIT_*`` variables once into a frozen :class:`AuditSettings`.
+"""Parse the ``OTEL_PYTHON_AUDIT_*`` variables once into a frozen :class:`AuditSettings`.
 
 All validation lives here so that a bad deployment fails at start-up, naming the variable,
 the value and what is accepted, instead of misbehaving later inside a logging call.
@@ -16,12 +15,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from otel_audit import environment_variables as ev
 from otel_audit.exceptions import ConfigurationError
-
-_T = TypeVar("_T")
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -47,8 +44,7 @@ def _default_spool_dir(environ: Mapping[str, str]) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class AuditSettings:
-    """
-    Every otel-audit setting, parsed and validated.
+    """Every otel-audit setting, parsed and validated.
 
     Build it with :func:`load_settings` (environment, then overrides); construct it
     directly only in tests. Field names are the variable names without the
@@ -132,9 +128,7 @@ def _choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
 
 def _int(minimum: int, maximum: int | None = None) -> Callable[[str, str], int]:
     accepted = (
-        f"an integer >= {minimum}"
-        if maximum is None
-        else f"an integer from {minimum} to {maximum}"
+        f"an integer >= {minimum}" if maximum is None else f"an integer from {minimum} to {maximum}"
     )
 
     def parse(var: str, raw: str) -> int:
@@ -154,7 +148,7 @@ def _positive_float(var: str, raw: str) -> float:
         value = float(raw.strip())
     except ValueError:
         raise ConfigurationError(var, raw, "a number of seconds > 0") from None
-    if not value > 0 or value != value or value == float("inf"):
+    if not (0 < value < float("inf")):
         raise ConfigurationError(var, raw, "a number of seconds > 0")
     return value
 
@@ -166,9 +160,7 @@ def _names(var: str, raw: str) -> tuple[str, ...]:
     return items
 
 
-def _cidrs(
-    var: str, raw: str
-) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+def _cidrs(var: str, raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     networks = []
     for item in raw.split(","):
         text = item.strip()
@@ -184,9 +176,7 @@ def _cidrs(
 
 
 def _hmac_key(var: str, raw: str) -> bytes:
-    accepted = (
-        f"base64:<data>, hex:<data> or plain text of at least {_MIN_KEY_BYTES} bytes"
-    )
+    accepted = f"base64:<data>, hex:<data> or plain text of at least {_MIN_KEY_BYTES} bytes"
     text = raw.strip()
     try:
         if text.startswith("base64:"):
@@ -226,7 +216,7 @@ def _http_events(var: str, raw: str) -> frozenset[HttpEvent]:
         name = item.strip()
         if name not in _HTTP_EVENTS:
             raise ConfigurationError(var, raw, (*_HTTP_EVENTS, "none"))
-        chosen.add(name)  # type: ignore[arg-type]  # checked against the literal tuple
+        chosen.add(name)
     return frozenset(chosen)
 
 
@@ -293,11 +283,8 @@ _PARSERS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
 KNOWN_VARIABLES: frozenset[str] = frozenset(_PARSERS)
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, **overrides: Any
-) -> AuditSettings:
-    """
-    Read every ``OTEL_PYTHON_AUDIT_*`` variable and apply keyword overrides.
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> AuditSettings:
+    """Read every ``OTEL_PYTHON_AUDIT_*`` variable and apply keyword overrides.
 
     Precedence is argument > environment variable > default. An unknown variable with the
     ``OTEL_PYTHON_AUDIT_`` prefix is an error too: a misspelt name would otherwise silently

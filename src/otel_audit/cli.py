@@ -1,5 +1,4 @@
-"""
-The ``otel-audit`` command.
+"""The ``otel-audit`` command.
 
 Subcommands live next to the code they drive and register themselves here, so the CLI
 uses exactly the engine and settings that the processor uses.
@@ -34,8 +33,10 @@ def _check_config(_args: argparse.Namespace) -> int:
         sys.stderr.write(f"otel-audit: configuration error: {exc}\n")
         return 2
     sys.stdout.write("configuration OK\n")
-    for name in sorted(settings.__slots__):  # type: ignore[attr-defined]
-        value = "<set>" if name == "hmac_key" and getattr(settings, name) else getattr(settings, name)
+    for name in sorted(settings.__slots__):
+        value = (
+            "<set>" if name == "hmac_key" and getattr(settings, name) else getattr(settings, name)
+        )
         sys.stdout.write(f"  {name} = {value}\n")
     return 0
 

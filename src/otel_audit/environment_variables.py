@@ -1,5 +1,4 @@
-"""
-The ``OTEL_PYTHON_AUDIT_*`` environment variables.
+"""The ``OTEL_PYTHON_AUDIT_*`` environment variables.
 
 Registered under the ``opentelemetry_environment_variables`` entry point, so that
 ``opentelemetry-instrument`` offers a matching ``--audit_…`` flag for each. Every value is

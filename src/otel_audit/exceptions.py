@@ -6,8 +6,7 @@ from collections.abc import Iterable
 
 
 class ConfigurationError(ValueError):
-    """
-    A setting has a value otel-audit cannot use.
+    """A setting has a value otel-audit cannot use.
 
     Raised at start-up, never from a logging call. The message names the variable, the
     value that was given and the values that are accepted, so that an operator can fix

@@ -1,5 +1,4 @@
-"""
-Attribute keys that otel-audit reads and writes.
+"""Attribute keys that otel-audit reads and writes.
 
 One place names every key so that the processor, the collector configuration, the
 SIEM mappings and users' queries agree. Keys follow OpenTelemetry semantic

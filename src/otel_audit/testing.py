@@ -1,5 +1,4 @@
-"""
-Helpers for users' own tests: capture the security events an action emitted.
+"""Helpers for users' own tests: capture the security events an action emitted.
 
 Like ``structlog.testing.capture_logs``: the events go through the real AuditProcessor
 (classification, enrichment, redaction) into memory, so a test can assert "this login
@@ -63,8 +62,7 @@ class CapturedEvents(list[CapturedEvent]):
 def capture_security_events(
     *, include_ordinary: bool = False, environ: Mapping[str, str] | None = None, **overrides: Any
 ) -> Iterator[CapturedEvents]:
-    """
-    Configure otel-audit with an in-memory exporter for the duration of the block.
+    """Configure otel-audit with an in-memory exporter for the duration of the block.
 
     Yields a list that is filled when the block exits. Must not be nested with a
     real :func:`otel_audit.configure` in the same process (it shuts that down first).
@@ -72,7 +70,7 @@ def capture_security_events(
     .. versionadded:: 0.1.0
     """
     shutdown()
-    exporter = InMemoryLogRecordExporter()
+    exporter = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]  # SDK lacks annotations
     provider = LoggerProvider(shutdown_on_exit=False)
     captured = CapturedEvents()
     configure(

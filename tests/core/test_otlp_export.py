@@ -1,0 +1,118 @@
+"""configure() end to end: real SDK pipeline, real OTLP receivers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+import otel_audit
+from helpers.otlp_receiver import OTLPGrpcReceiver, OTLPHttpReceiver
+from otel_audit import semconv
+
+PIPELINE_ENV = {
+    "OTEL_PYTHON_AUDIT_DELIVERY": "batch",
+    "OTEL_PYTHON_AUDIT_REDACTION": "off",
+    "OTEL_PYTHON_AUDIT_REDACTION_ALLOW_OFF": "true",
+}
+
+
+def _emit_story() -> tuple[int, int]:
+    tracer = TracerProvider().get_tracer("test")
+    with (
+        otel_audit.request_context(client_address="198.51.100.4", request_id="req-77"),
+        tracer.start_as_current_span("POST /login") as span,
+    ):
+        otel_audit.security_event("authentication.failure", actor="alice", reason="bad_password")
+        logging.getLogger("security").info(
+            "login ok", extra={"otel.event.name": "authentication.success", "user.id": "alice"}
+        )
+        logging.getLogger("app").warning("cache miss storm")
+    ctx = span.get_span_context()
+    return ctx.trace_id, ctx.span_id
+
+
+def _check(received, trace_id: int, span_id: int) -> None:
+    by_name = {r.event_name: r for r in received}
+    failure = by_name["authentication.failure"]
+    success = by_name["authentication.success"]
+    ordinary = next(r for r in received if not r.event_name)
+    for record in (failure, success):
+        assert record.trace_id == f"{trace_id:032x}"
+        assert record.span_id == f"{span_id:016x}"
+        assert record.resource["service.name"] == "payments-api"
+        assert record.resource["deployment.environment.name"] == "test"
+        assert record.attributes[semconv.CLIENT_ADDRESS] == "198.51.100.4"
+        assert record.attributes[semconv.AUDIT_REQUEST_ID] == "req-77"
+        assert record.attributes[semconv.AUDIT_CATEGORY] == "authentication"
+        assert record.attributes[semconv.AUDIT_EVENT_NAME] == record.event_name
+    assert failure.attributes[semconv.EVENT_OUTCOME] == "failure"
+    assert failure.attributes[semconv.AUDIT_REASON] == "bad_password"
+    assert failure.severity_text == "WARN"
+    assert success.attributes[semconv.EVENT_OUTCOME] == "success"
+    assert semconv.AUDIT_EVENT_NAME not in ordinary.attributes
+    assert ordinary.body == "cache miss storm"
+
+
+@pytest.fixture(name="service_env")
+def _service_env(monkeypatch):
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "payments-api")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=test")
+    for key, value in PIPELINE_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("OTEL_BLRP_SCHEDULE_DELAY", "50")
+
+
+class TestOTLPExport:
+    def test_http_protobuf(self, service_env, monkeypatch):
+        """Events reach an OTLP/HTTP receiver with name, category, outcome, trace and resource."""
+        with OTLPHttpReceiver() as receiver:
+            monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+            monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", receiver.logs_url)
+            otel_audit.configure(set_global=False)
+            trace_id, span_id = _emit_story()
+            otel_audit.shutdown()
+            _check(receiver.wait_for(3), trace_id, span_id)
+
+    def test_grpc(self, service_env, monkeypatch):
+        """The same story over OTLP/gRPC (the Python SDK's default protocol)."""
+        with OTLPGrpcReceiver() as receiver:
+            monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+            monkeypatch.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
+            otel_audit.configure(set_global=False)
+            trace_id, span_id = _emit_story()
+            otel_audit.shutdown()
+            _check(receiver.wait_for(3), trace_id, span_id)
+
+    def test_configure_is_idempotent(self, service_env, monkeypatch):
+        """A second configure() returns the same provider and adds no second handler."""
+        with OTLPHttpReceiver() as receiver:
+            monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+            monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", receiver.logs_url)
+            first = otel_audit.configure(set_global=False)
+            second = otel_audit.configure(set_global=False)
+            assert first is second
+            otel_audit.security_event("session.created")
+            otel_audit.shutdown()
+            assert len(receiver.wait_for(1)) == 1
+            assert len(receiver.wait_for(2, timeout=0.5)) == 1
+
+    @pytest.mark.parametrize(
+        ("variable", "value", "accepted"),
+        [
+            ("OTEL_LOGS_EXPORTER", "zipkin", "otlp, console, none"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", "grpc, http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "brotli", "gzip, deflate, none"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon", "milliseconds"),
+            ("OTEL_BLRP_MAX_QUEUE_SIZE", "-4", "a positive integer"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem", "PEM file"),
+        ],
+    )
+    def test_bad_otel_variables_fail_at_start(self, monkeypatch, variable, value, accepted):
+        """configure() rejects standard variables the SDK would silently default."""
+        monkeypatch.setenv(variable, value)
+        with pytest.raises(otel_audit.ConfigurationError) as info:
+            otel_audit.configure(set_global=False)
+        assert variable in str(info.value)
+        assert accepted in str(info.value)

@@ -1,0 +1,172 @@
+"""OTEL_PYTHON_AUDIT_* parsing: defaults, precedence and clear errors for bad values."""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from otel_audit import ConfigurationError, load_settings
+from otel_audit._settings import KNOWN_VARIABLES
+
+BAD_VALUES = {
+    "OTEL_PYTHON_AUDIT_ENABLED": ("maybe", "true, false"),
+    "OTEL_PYTHON_AUDIT_SECURITY_LOGGERS": (" , ", "comma-separated list"),
+    "OTEL_PYTHON_AUDIT_REDACTION": ("strickt", "off, standard, strict"),
+    "OTEL_PYTHON_AUDIT_REDACTION_ALLOW_OFF": ("sure", "true, false"),
+    "OTEL_PYTHON_AUDIT_REDACTION_SCOPE": ("some", "all, security"),
+    "OTEL_PYTHON_AUDIT_REDACTION_TIER2": ("spacy", "off, presidio, presidio-ner"),
+    "OTEL_PYTHON_AUDIT_SPACY_MODEL": ("../evil", "spaCy pipeline"),
+    "OTEL_PYTHON_AUDIT_MASK_CLIENT_IP": ("2", "true, false"),
+    "OTEL_PYTHON_AUDIT_HMAC_KEY": ("short", "at least 16 bytes"),
+    "OTEL_PYTHON_AUDIT_HMAC_KEY_ID": ("has space", "1 to 32 characters"),
+    "OTEL_PYTHON_AUDIT_DELIVERY": ("kafka", "durable, batch"),
+    "OTEL_PYTHON_AUDIT_SPOOL_DIR": ("", None),
+    "OTEL_PYTHON_AUDIT_SPOOL_MAX_BYTES": ("10", "an integer >= 1048576"),
+    "OTEL_PYTHON_AUDIT_QUEUE_SIZE": ("0", "an integer from 1"),
+    "OTEL_PYTHON_AUDIT_OVERFLOW": ("explode", "block, drop"),
+    "OTEL_PYTHON_AUDIT_BLOCK_TIMEOUT_MS": ("-1", "an integer from 0"),
+    "OTEL_PYTHON_AUDIT_LAST_RESORT": ("\0", "stderr or a file path"),
+    "OTEL_PYTHON_AUDIT_INTEGRITY": ("yesplease", "true, false"),
+    "OTEL_PYTHON_AUDIT_CHECKPOINT_INTERVAL": ("ten", "an integer >= 0"),
+    "OTEL_PYTHON_AUDIT_TRUSTED_PROXIES": ("10.0.0.0/33", "CIDR"),
+    "OTEL_PYTHON_AUDIT_REQUEST_ID_HEADER": ("X Request", "HTTP header name"),
+    "OTEL_PYTHON_AUDIT_HTTP_EVENTS": ("denied,teapot", "denied, rate_limited, server_error, none"),
+    "OTEL_PYTHON_AUDIT_SENSITIVE_ROUTES": (",", "comma-separated list"),
+    "OTEL_PYTHON_AUDIT_DETECTIONS": ("on-ish", "true, false"),
+    "OTEL_PYTHON_AUDIT_BRUTE_FORCE_THRESHOLD": ("0", "an integer >= 1"),
+    "OTEL_PYTHON_AUDIT_STUFFING_THRESHOLD": ("1", "an integer >= 2"),
+    "OTEL_PYTHON_AUDIT_DETECTION_WINDOW_S": ("-5", "seconds > 0"),
+    "OTEL_PYTHON_AUDIT_EXPORT_THRESHOLD": ("many", "an integer >= 1"),
+    "OTEL_PYTHON_AUDIT_ADMIN_ROLES": (",,", "comma-separated list"),
+}
+
+
+class TestLoadSettings:
+    def test_defaults(self):
+        """With nothing set, settings are the documented safe defaults."""
+        settings = load_settings({})
+        assert settings.redaction == "standard"
+        assert settings.redaction_scope == "all"
+        assert settings.delivery == "durable"
+        assert settings.security_loggers == ("security",)
+        assert settings.mask_client_ip is False
+
+    def test_every_variable_has_a_bad_value_case(self):
+        """The table below covers every variable the package reads."""
+        assert set(BAD_VALUES) == set(KNOWN_VARIABLES)
+
+    @pytest.mark.parametrize(("variable", "case"), sorted(BAD_VALUES.items()))
+    def test_bad_value_names_variable_and_accepted_values(self, variable, case):
+        """A bad value fails with the variable's name and what is accepted."""
+        raw, accepted = case
+        if raw == "":
+            # Empty means unset for every variable, as in the rest of OpenTelemetry.
+            assert load_settings({variable: raw}) == load_settings({})
+            return
+        with pytest.raises(ConfigurationError) as info:
+            load_settings({variable: raw})
+        message = str(info.value)
+        assert variable in message
+        assert "accepted values" in message
+        assert accepted in message
+
+    def test_hmac_key_is_never_echoed(self):
+        """A rejected key does not appear in the error message."""
+        with pytest.raises(ConfigurationError) as info:
+            load_settings({"OTEL_PYTHON_AUDIT_HMAC_KEY": "tiny-secret"})
+        assert "tiny-secret" not in str(info.value)
+
+    def test_unknown_prefixed_variable_is_an_error(self):
+        """A misspelt OTEL_PYTHON_AUDIT_ variable fails instead of being ignored."""
+        with pytest.raises(ConfigurationError, match="OTEL_PYTHON_AUDIT_REDACTON"):
+            load_settings({"OTEL_PYTHON_AUDIT_REDACTON": "strict"})
+
+    def test_off_needs_second_key(self):
+        """Redaction can only be switched off together with the ALLOW_OFF variable."""
+        with pytest.raises(ConfigurationError, match="ALLOW_OFF"):
+            load_settings({"OTEL_PYTHON_AUDIT_REDACTION": "off"})
+        settings = load_settings(
+            {"OTEL_PYTHON_AUDIT_REDACTION": "off", "OTEL_PYTHON_AUDIT_REDACTION_ALLOW_OFF": "true"}
+        )
+        assert settings.redaction == "off"
+
+    def test_override_beats_environment(self):
+        """Keyword overrides take precedence over the environment."""
+        settings = load_settings({"OTEL_PYTHON_AUDIT_DELIVERY": "durable"}, delivery="batch")
+        assert settings.delivery == "batch"
+
+    def test_unknown_override_is_a_type_error(self):
+        """A misspelt keyword override fails loudly."""
+        with pytest.raises(TypeError, match="redactoin"):
+            load_settings({}, redactoin="strict")
+
+    def test_values_are_parsed(self):
+        """Lists, CIDRs, keys and numbers come out typed."""
+        settings = load_settings(
+            {
+                "OTEL_PYTHON_AUDIT_SECURITY_LOGGERS": "security, audit.trail",
+                "OTEL_PYTHON_AUDIT_TRUSTED_PROXIES": "10.0.0.0/8, ::1",
+                "OTEL_PYTHON_AUDIT_HMAC_KEY": "hex:" + "ab" * 16,
+                "OTEL_PYTHON_AUDIT_HTTP_EVENTS": "none",
+                "OTEL_PYTHON_AUDIT_SPOOL_MAX_BYTES": "2_000_000",
+            }
+        )
+        assert settings.security_loggers == ("security", "audit.trail")
+        assert ipaddress.ip_network("10.0.0.0/8") in settings.trusted_proxies
+        assert settings.hmac_key == bytes.fromhex("ab" * 16)
+        assert settings.http_events == frozenset()
+        assert settings.spool_max_bytes == 2_000_000
+        assert "ab" * 16 not in repr(settings)
+
+    def test_default_spool_dir_is_per_service(self, tmp_path: Path):
+        """The default spool lives under XDG_STATE_HOME, one directory per service."""
+        settings = load_settings({})
+        path = settings.resolved_spool_dir(
+            {"XDG_STATE_HOME": str(tmp_path), "OTEL_SERVICE_NAME": "pay/ments"}
+        )
+        assert path == tmp_path / "otel-audit" / "pay_ments"
+
+
+class TestCheckConfigCommand:
+    def test_reports_bad_variable(self):
+        """`otel-audit check-config` exits 2 and names the bad variable on stderr."""
+        result = subprocess.run(
+            [sys.executable, "-m", "otel_audit", "check-config"],
+            env={"OTEL_PYTHON_AUDIT_OVERFLOW": "explode", "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 2
+        assert "OTEL_PYTHON_AUDIT_OVERFLOW='explode'" in result.stderr
+        assert "block, drop" in result.stderr
+
+    def test_reports_bad_otel_variable(self):
+        """A bad standard OTEL_ variable is reported the same way."""
+        result = subprocess.run(
+            [sys.executable, "-m", "otel_audit", "check-config"],
+            env={"OTEL_LOGS_EXPORTER": "otlp,kafka", "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 2
+        assert "OTEL_LOGS_EXPORTER" in result.stderr
+        assert "otlp, console, none" in result.stderr
+
+    def test_ok(self):
+        """A clean environment passes and hides the key."""
+        result = subprocess.run(
+            [sys.executable, "-m", "otel_audit", "check-config"],
+            env={"PATH": "/usr/bin:/bin", "OTEL_PYTHON_AUDIT_HMAC_KEY": "x" * 32},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "x" * 32 not in result.stdout
+        assert "hmac_key = <set>" in result.stdout
