@@ -1,0 +1,304 @@
+"""
+What the WSGI and ASGI middlewares share.
+
+Who the client is, which request this is, which status codes are security events, and a
+guard around user hooks.
+
+Everything here runs once per request on the application's thread, so the expensive
+choices (CIDR parsing, route globs) are made once in :class:`WebAudit`'s constructor and
+the per-request work is a few dictionary look-ups.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import ipaddress
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from typing import Any, Final, TypeVar
+
+from opentelemetry._logs import SeverityNumber
+
+from otel_audit import semconv
+from otel_audit._api import security_event
+from otel_audit._catalogue import CATALOGUE, Category, OCSFClass, Outcome, register_event_type
+from otel_audit._context import Actor, RequestContext, to_actor
+from otel_audit._processor import ProcessorStats
+from otel_audit._settings import AuditSettings, HttpEvent
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+SERVER_ERROR_EVENT: Final = "service.server_error"
+"""The automatic event for a 5xx answer on a security-sensitive route."""
+
+# The core catalogue has no "a sensitive request failed" type; register ours once so the
+# event is classified (category, OCSF API Activity) like every catalogue event.
+if CATALOGUE.get(SERVER_ERROR_EVENT) is None:
+    with contextlib.suppress(ValueError):  # registered concurrently by another import
+        register_event_type(
+            SERVER_ERROR_EVENT,
+            category=Category.SERVICE,
+            description="A security-sensitive route answered with a server error (5xx).",
+            severity=SeverityNumber.ERROR,
+            outcome=Outcome.FAILURE,
+            ecs_category=("web",),
+            ecs_type=("error",),
+            ocsf_class=OCSFClass.API_ACTIVITY,
+        )
+
+# A request id we accept from a client: short and free of anything that could forge log
+# lines or smuggle markup. Anything else is replaced by a generated id.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
+_MAX_HEADER = 4096
+_MAX_HOPS = 32
+_USER_AGENT_MAX = 512
+
+_T = TypeVar("_T")
+
+
+def new_request_id() -> str:
+    """A random request id (hex UUID4): unguessable, so it cannot be used to collide logs."""
+    return uuid.uuid4().hex
+
+
+def request_id_from(value: str | None) -> str:
+    """The client's request id if it is well-formed, else a fresh one."""
+    if value and _REQUEST_ID.fullmatch(value):
+        return value
+    return new_request_id()
+
+
+def _strip_port(text: str) -> str:
+    """``[2001:db8::1]:443`` → ``2001:db8::1``; ``192.0.2.1:80`` → ``192.0.2.1``."""
+    text = text.strip().strip('"').strip()
+    if text.startswith("["):
+        end = text.find("]")
+        return text[1:end] if end > 0 else text
+    if text.count(":") == 1:  # IPv4 with a port; a bare IPv6 address has several colons
+        return text.split(":", 1)[0]
+    return text
+
+
+@lru_cache(maxsize=4096)
+def parse_address(text: str) -> Address | None:
+    """An IP address from a header or peer value, unwrapping IPv4-mapped IPv6."""
+    try:
+        address = ipaddress.ip_address(_strip_port(text))
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def forwarded_for(header: str) -> list[str]:
+    """
+    The ``for=`` values of an RFC 7239 ``Forwarded`` header, left (client) to right.
+
+    An element without ``for=`` contributes an empty string, so that the hop count stays
+    right and the walk stops there instead of skipping an unknown hop.
+    """
+    out: list[str] = []
+    for element in header.split(","):
+        value = ""
+        for pair in element.split(";"):
+            key, sep, raw = pair.partition("=")
+            if sep and key.strip().lower() == "for":
+                value = raw.strip()
+                break
+        out.append(value)
+    return out
+
+
+def x_forwarded_for(header: str) -> list[str]:
+    """The entries of an ``X-Forwarded-For`` header, left (client) to right."""
+    return [item.strip() for item in header.split(",")]
+
+
+class ClientAddressResolver:
+    """
+    Decide the client address of a request.
+
+    Forwarding headers are believed only when the peer is a trusted proxy; then the chain
+    is walked from the right (the hop nearest to us) and trusted proxies are skipped: the
+    first untrusted address is the client. A hop that is not an IP address (``unknown``,
+    an obfuscated identifier, garbage) stops the walk at the last address a trusted proxy
+    vouched for, so an attacker can neither hide behind junk nor pick an address by
+    prepending entries. ``Forwarded`` wins over ``X-Forwarded-For`` when both are sent.
+
+    Args:
+        trusted: Networks of the proxies in front of the application.
+    """
+
+    def __init__(self, trusted: Iterable[Network]) -> None:
+        self._v4 = tuple(n for n in trusted if n.version == 4)  # noqa: PLR2004  # IPv4
+        self._v6 = tuple(n for n in trusted if n.version == 6)  # noqa: PLR2004  # IPv6
+        self._any = bool(self._v4 or self._v6)
+        self._is_trusted = lru_cache(maxsize=4096)(self._check)
+
+    def _check(self, address: Address) -> bool:
+        networks = self._v4 if address.version == 4 else self._v6  # noqa: PLR2004  # IPv4
+        return any(address in network for network in networks)
+
+    def is_trusted(self, address: Address) -> bool:
+        """True if ``address`` belongs to a trusted proxy network."""
+        return self._any and self._is_trusted(address)
+
+    def resolve(
+        self, peer: str | None, forwarded: str | None, x_forwarded: str | None
+    ) -> str | None:
+        """The client address: from the forwarding chain behind trusted proxies, else ``peer``."""
+        if not peer:
+            return None
+        peer_address = parse_address(peer)
+        if peer_address is None:
+            return peer  # a Unix socket or similar: report what the server gave us
+        if not self._any or not self.is_trusted(peer_address):
+            return str(peer_address)
+        if forwarded and len(forwarded) <= _MAX_HEADER:
+            hops = forwarded_for(forwarded)
+        elif x_forwarded and len(x_forwarded) <= _MAX_HEADER:
+            hops = x_forwarded_for(x_forwarded)
+        else:
+            return str(peer_address)
+        client = peer_address
+        for raw in reversed(hops[-_MAX_HOPS:]):
+            hop = parse_address(raw) if raw else None
+            if hop is None:
+                break
+            client = hop
+            if not self.is_trusted(hop):
+                break
+        return str(client)
+
+
+def guarded(
+    hook: Callable[[_T], Any] | None, stats: ProcessorStats, counter: str
+) -> Callable[[_T], Actor | None] | None:
+    """
+    Wrap a user's actor hook so that it can never break a request.
+
+    A hook that raises, or returns something :func:`~otel_audit._context.to_actor` cannot
+    use, yields ``None`` and bumps ``counter`` in ``stats``.
+    """
+    if hook is None:
+        return None
+
+    def call(arg: _T) -> Actor | None:
+        try:
+            return to_actor(hook(arg))
+        except Exception:
+            stats.incr(counter)
+            return None
+
+    call.__wrapped__ = hook  # type: ignore[attr-defined]  # like functools.wraps, for introspection
+    return call
+
+
+class WebAudit:
+    """
+    The per-request policy both middlewares apply, built once from settings.
+
+    Args:
+        settings: Trusted proxies, request-id header, automatic events, sensitive routes.
+    """
+
+    def __init__(self, settings: AuditSettings) -> None:
+        self.settings = settings
+        self.enabled = settings.enabled
+        self.resolver = ClientAddressResolver(settings.trusted_proxies)
+        self.request_id_header = settings.request_id_header.lower()
+        self.request_id_environ = "HTTP_" + settings.request_id_header.upper().replace("-", "_")
+        self.request_id_bytes = self.request_id_header.encode("latin-1")
+        events: frozenset[HttpEvent] = settings.http_events
+        self.denied = "denied" in events
+        self.rate_limited = "rate_limited" in events
+        self.server_error = "server_error" in events
+        self.any_event = bool(events)
+        patterns = [fnmatch.translate(p) for p in settings.sensitive_routes]
+        self._sensitive = re.compile("|".join(patterns)) if patterns else None
+        self.stats = ProcessorStats()
+
+    def is_sensitive(self, route: str | None, path: str | None) -> bool:
+        """True if the route template or the path matches a sensitive-route glob."""
+        if self._sensitive is None:
+            return False
+        return bool(
+            (route is not None and self._sensitive.match(route))
+            or (path is not None and self._sensitive.match(path))
+        )
+
+    def wants(self, status: int) -> bool:
+        """Whether ``status`` may produce an automatic event (cheap pre-check)."""
+        if status in (401, 403):  # the denial statuses
+            return self.denied
+        if status == 429:  # noqa: PLR2004  # Too Many Requests
+            return self.rate_limited
+        return status >= 500 and self.server_error  # noqa: PLR2004  # server errors
+
+    def emit_for_status(
+        self,
+        status: int,
+        ctx: RequestContext | None,
+        *,
+        actor: Actor | None = None,
+        route: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Emit the automatic event for ``status``, if it calls for one; never raises."""
+        try:
+            if not self.wants(status):
+                return
+            path = ctx.path if ctx is not None else None
+            route = route or (ctx.route if ctx is not None else None)
+            details: dict[str, Any] = {semconv.HTTP_RESPONSE_STATUS_CODE: status}
+            if route is not None:
+                details[semconv.HTTP_ROUTE] = route
+            target = route or path
+            if status in (401, 403):  # the denial statuses
+                name = "authorization.denied"
+                why = reason or ("unauthenticated" if status == 401 else "forbidden")  # noqa: PLR2004
+            elif status == 429:  # noqa: PLR2004  # Too Many Requests
+                name = "rate_limit.exceeded"
+                why = reason or "http_429"
+            else:
+                if not self.is_sensitive(route, path):
+                    return
+                name = SERVER_ERROR_EVENT
+                why = reason or f"http_{status}"
+            if actor is None and ctx is not None:
+                actor = ctx.actor
+            security_event(name, actor=actor, target=target, reason=why, **details)
+            self.stats.incr(f"events.{name}")
+        except Exception:
+            self.stats.incr("event_errors")
+
+
+def user_agent(value: str | None) -> str | None:
+    """The user agent, cut to a length that cannot bloat every event of the request."""
+    if value is None:
+        return None
+    return value[:_USER_AGENT_MAX]
+
+
+def resolve_settings(settings: AuditSettings | None) -> AuditSettings:
+    """
+    The settings a middleware uses: the argument, else those ``configure()`` used, else env.
+
+    Under ``opentelemetry-instrument`` the pipeline is configured before the application
+    module is imported, so the middleware and the processor agree on one settings object.
+    """
+    if settings is not None:
+        return settings
+    from otel_audit._configure import get_audit_processor  # noqa: PLC0415  # import cycle
+
+    processor = get_audit_processor()
+    if processor is not None:
+        return processor.settings
+    from otel_audit._settings import load_settings  # noqa: PLC0415  # keep the top light
+
+    return load_settings()

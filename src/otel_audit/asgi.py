@@ -1,0 +1,182 @@
+"""
+ASGI middleware that puts who and where on every security event of a request.
+
+Every security event emitted while a request is handled knows the client address, user
+agent, request id, method, path and actor, and 401/403, 429 and 5xx-on-sensitive-routes
+answers become security events by themselves.
+
+Usage
+-----
+
+Recommended order: the OpenTelemetry middleware **outside**, otel-audit inside, so that
+everything otel-audit emits happens inside the server span and carries its trace id. The
+other order works too (tested): the automatic events are then emitted inside the
+OpenTelemetry ``send`` span, a child of the server span, with the same trace id.
+
+FastAPI (``FastAPIInstrumentor``, or ``opentelemetry-instrument`` with
+``opentelemetry-instrumentation-fastapi``, puts the OpenTelemetry middleware outermost)::
+
+    from fastapi import FastAPI
+    from otel_audit.asgi import AuditASGIMiddleware
+    from otel_audit.web_adapters import starlette_state_actor
+
+    app = FastAPI()
+    app.add_middleware(AuditASGIMiddleware, actor_hook=starlette_state_actor)
+
+    # in an (async) auth dependency:  request.state.actor = Actor(id=user.id, ...)
+
+Starlette with ``AuthenticationMiddleware``::
+
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.authentication import AuthenticationMiddleware
+    from otel_audit.asgi import AuditASGIMiddleware
+    from otel_audit.web_adapters import starlette_user_actor
+
+    app = Starlette(middleware=[
+        Middleware(AuditASGIMiddleware, actor_hook=starlette_user_actor),
+        Middleware(AuthenticationMiddleware, backend=MyBackend()),
+    ])
+
+Plain ASGI::
+
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    app = OpenTelemetryMiddleware(AuditASGIMiddleware(app))
+
+The actor hook is called with the scope when the request starts and, if it found
+nobody, again when the response starts, when inner authentication layers have filled
+``scope["user"]`` / ``scope["state"]``. Lifespan messages pass straight through;
+websocket connections get a request context but their ``receive``/``send`` are handed on
+untouched, and so are streamed HTTP bodies (only ``http.response.start`` is looked at).
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from otel_audit._context import (
+    Actor,
+    RequestContext,
+    get_request_context,
+    reset_request_context,
+    set_request_context,
+)
+from otel_audit._processor import ProcessorStats
+from otel_audit._settings import AuditSettings
+from otel_audit._web import WebAudit, guarded, request_id_from, resolve_settings, user_agent
+
+__all__ = ["ASGIActorHook", "AuditASGIMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+ASGIActorHook = Callable[[Scope], Any]
+"""Given the ASGI scope, return the actor: an Actor, a user id, a mapping, or None."""
+
+_HEADERS_OF_INTEREST = frozenset({b"forwarded", b"x-forwarded-for", b"user-agent"})
+
+
+class AuditASGIMiddleware:
+    """
+    Fill otel-audit's request context for each ASGI request and emit the HTTP events.
+
+    Args:
+        app: The ASGI application.
+        actor_hook: Returns the actor from the scope. Guarded: if it raises, the request
+            goes on without an actor and ``stats["hook_errors"]`` counts it.
+        settings: Override the settings (default: those of ``configure()``, else the
+            environment).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        actor_hook: ASGIActorHook | None = None,
+        settings: AuditSettings | None = None,
+    ) -> None:
+        self.app = app
+        self._web = WebAudit(resolve_settings(settings))
+        self._hook = guarded(actor_hook, self._web.stats, "hook_errors")
+        self._wanted = _HEADERS_OF_INTEREST | {self._web.request_id_bytes}
+
+    @property
+    def stats(self) -> ProcessorStats:
+        """Counters: ``hook_errors``, ``event_errors``, ``events.<name>``."""
+        return self._web.stats
+
+    def _context(self, scope: Scope) -> RequestContext:
+        web = self._web
+        wanted = self._wanted
+        found: dict[bytes, str] = {}
+        for raw_name, raw_value in scope.get("headers") or ():
+            name = raw_name.lower()
+            if name in wanted:
+                value = raw_value.decode("latin-1")
+                # Repeated forwarding headers form one list, in order (RFC 9110 §5.3).
+                found[name] = f"{found[name]}, {value}" if name in found else value
+        client = scope.get("client")
+        peer, port = (client[0], client[1]) if client else (None, None)
+        return RequestContext(
+            client_address=web.resolver.resolve(
+                peer, found.get(b"forwarded"), found.get(b"x-forwarded-for")
+            ),
+            client_port=port if isinstance(port, int) else None,
+            user_agent=user_agent(found.get(b"user-agent")),
+            request_id=request_id_from(found.get(web.request_id_bytes)),
+            method=scope.get("method"),
+            path=(scope.get("root_path", "") + scope.get("path", "")) or "/",
+            actor=self._hook(scope) if self._hook is not None else None,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one connection; lifespan and disabled audit pass straight through."""
+        kind = scope["type"]
+        if kind not in ("http", "websocket") or not self._web.enabled:
+            await self.app(scope, receive, send)
+            return
+        token = set_request_context(self._context(scope))
+        try:
+            if kind == "websocket":
+                await self.app(scope, receive, send)
+                return
+            await self._http(scope, receive, send)
+        finally:
+            reset_request_context(token)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        web = self._web
+        started: list[int] = []
+
+        async def audit_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and not started:
+                status = int(message.get("status", 0))
+                started.append(status)
+                if web.wants(status):
+                    self._emit(scope, status, None)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, audit_send)
+        except Exception as exc:
+            if not started:  # the server will answer 500
+                self._emit(scope, 500, f"exception:{type(exc).__name__}")
+            raise
+
+    def _emit(self, scope: Scope, status: int, reason: str | None) -> None:
+        ctx = get_request_context()
+        actor: Actor | None = ctx.actor if ctx is not None else None
+        if actor is None and self._hook is not None:
+            actor = self._hook(scope)
+        route = getattr(scope.get("route"), "path", None)
+        self._web.emit_for_status(
+            status, ctx, actor=actor, route=route if isinstance(route, str) else None, reason=reason
+        )
