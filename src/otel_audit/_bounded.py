@@ -23,9 +23,15 @@ UNREPRESENTABLE: Final = "<unrepresentable>"
 _SCALARS = (str, bool, int, float, type(None))
 
 
+_PLAIN_TYPES = frozenset({bool, int, float, type(None)})
+
+
 def is_plain(value: Any) -> bool:
     """True when ``value`` needs no bounding (the common case, checked cheaply)."""
-    return isinstance(value, _SCALARS) and not (isinstance(value, str) and len(value) > MAX_STRING)
+    kind = type(value)
+    if kind is str:
+        return len(value) <= MAX_STRING
+    return kind in _PLAIN_TYPES
 
 
 def bound_value(value: Any) -> Any:

@@ -42,7 +42,7 @@ class Actor:
         if self.name is not None:
             out[semconv.USER_NAME] = self.name
         if self.roles:
-            out[semconv.USER_ROLES] = list(self.roles)
+            out[semconv.USER_ROLES] = tuple(self.roles)
         return out
 
 
@@ -87,9 +87,17 @@ class RequestContext:
     session_id: str | None = None
     actor: Actor | None = None
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    _attributes: Mapping[str, Any] = field(init=False, repr=False, compare=False)
 
-    def attributes(self) -> dict[str, Any]:
-        """The context as semantic-convention attributes."""
+    def __post_init__(self) -> None:
+        # Computed once: the processor reads it for every record of the request.
+        object.__setattr__(self, "_attributes", MappingProxyType(self._build()))
+
+    def attributes(self) -> Mapping[str, Any]:
+        """The context as semantic-convention attributes (read-only)."""
+        return self._attributes
+
+    def _build(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         pairs = (
             (semconv.CLIENT_ADDRESS, self.client_address),

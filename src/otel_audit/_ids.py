@@ -8,6 +8,7 @@ random bits keeps them monotonic per process.
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 
@@ -40,9 +41,11 @@ def new_event_id() -> str:
             now_ms = _last_ms
         else:
             _last_ms = now_ms
-            _seq = int.from_bytes(os.urandom(2), "big") & 0x3FF  # start low, room to count
+            _seq = random.getrandbits(10)  # start low, room to count
         seq = _seq
-    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    # Uniqueness, not secrecy: `random` is reseeded in a forked child, and is 20x cheaper
+    # than os.urandom, which matters on the logging hot path.
+    rand = random.getrandbits(62)
     value = (now_ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand
-    text = f"{value:032x}"
+    text = value.to_bytes(16, "big").hex()
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from time import time_ns
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, cast, runtime_checkable
 
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
@@ -195,12 +195,12 @@ class AuditProcessor(LogRecordProcessor):
         attrs = record.attributes
         if attrs is None:  # the SDK always sets a BoundedAttributes; be defensive anyway
             record.attributes = attrs = {}
+        view = _fast_view(attrs)
         scope_name = rw.instrumentation_scope.name if rw.instrumentation_scope else None
-        name = self._event_name(record, attrs, scope_name)
+        name = self._event_name(record, view, scope_name)
         if name is not None:
-            self._tag(record, attrs, name)
-            self.stats.incr("security_events")
-        self._enrich(record, attrs, security=name is not None)
+            self._tag(record, view, name)
+        self._enrich(record, view)
         if self._redactor is not None and (self._redact_all or name is not None):
             try:
                 self._redactor.redact_log_record(record)
@@ -209,7 +209,9 @@ class AuditProcessor(LogRecordProcessor):
                 _wipe(record)
         return name is not None
 
-    def _event_name(self, record: LogRecord, attrs: Any, scope_name: str | None) -> str | None:
+    def _event_name(
+        self, record: LogRecord, attrs: MutableMapping[str, Any], scope_name: str | None
+    ) -> str | None:
         name = record.event_name
         if not name:
             name = attrs.get(semconv.OTEL_EVENT_NAME) or attrs.get(semconv.AUDIT_EVENT_NAME)
@@ -225,36 +227,34 @@ class AuditProcessor(LogRecordProcessor):
             return name  # already tagged upstream (e.g. replayed or an uncatalogued custom name)
         return None
 
-    def _tag(self, record: LogRecord, attrs: Any, name: str) -> None:
+    def _tag(self, record: LogRecord, attrs: MutableMapping[str, Any], name: str) -> None:
         event_type = self._catalogue.get(name) or _uncatalogued(name)
         record.event_name = name
-        if semconv.OTEL_EVENT_NAME in attrs:
-            del attrs[semconv.OTEL_EVENT_NAME]
+        attrs.pop(semconv.OTEL_EVENT_NAME, None)
         scope = _SCOPE.get()
         if scope:
             for key, value in scope.items():
                 if key not in attrs:
                     attrs[key] = value
-        outcome = attrs.get(semconv.EVENT_OUTCOME)
-        if outcome not in _OUTCOMES:
-            outcome = event_type.outcome.value
-        values: dict[str, Any] = {
-            semconv.AUDIT_EVENT_NAME: name,
-            semconv.EVENT_OUTCOME: outcome,
-        }
+        if attrs.get(semconv.EVENT_OUTCOME) not in _OUTCOMES:
+            attrs[semconv.EVENT_OUTCOME] = event_type.outcome.value
+        attrs[semconv.AUDIT_EVENT_NAME] = name
         if semconv.EVENT_ID not in attrs:
-            values[semconv.EVENT_ID] = new_event_id()
+            attrs[semconv.EVENT_ID] = new_event_id()
         defaults = _type_attributes(event_type)
-        values.update((k, v) for k, v in defaults.items() if k not in attrs)
-        for key, value in values.items():
-            attrs[key] = value
+        if attrs.keys().isdisjoint(defaults):  # the usual case: one C-level update
+            attrs.update(defaults)
+        else:
+            for key, value in defaults.items():
+                if key not in attrs:
+                    attrs[key] = value
         if not record.severity_number or record.severity_number == SeverityNumber.UNSPECIFIED:
             record.severity_number = event_type.severity
             record.severity_text = _SEVERITY_TEXT.get(event_type.severity, "INFO")
         if not record.timestamp:
             record.timestamp = record.observed_timestamp or time_ns()
 
-    def _enrich(self, record: LogRecord, attrs: Any, *, security: bool) -> None:
+    def _enrich(self, record: LogRecord, attrs: MutableMapping[str, Any]) -> None:
         if not record.trace_id:
             ctx = get_current_span(record.context).get_span_context()
             if ctx.is_valid:
@@ -263,30 +263,55 @@ class AuditProcessor(LogRecordProcessor):
                 record.trace_flags = ctx.trace_flags
         request = _REQUEST.get()
         if request is not None:
-            for key, value in request.attributes().items():
-                if key not in attrs:
-                    attrs[key] = value
-        elif not security:
-            return
+            extra = request.attributes()
+            if attrs.keys().isdisjoint(extra):
+                attrs.update(extra)
+            else:
+                for key, value in extra.items():
+                    if key not in attrs:
+                        attrs[key] = value
 
 
-_TYPE_ATTR_CACHE: dict[EventType, Mapping[str, Any]] = {}
+# Room kept for the attributes the processor adds, so the fast path never passes the limit.
+_HEADROOM: Final = 48
+
+
+def _fast_view(attrs: Any) -> MutableMapping[str, Any]:
+    """
+    The dict behind the SDK's ``BoundedAttributes`` when writing to it directly is safe.
+
+    Going through ``BoundedAttributes.__setitem__`` costs a lock and a value clean per key
+    (about a microsecond each, a third of our budget); the values we add are already
+    clean primitives and tuples, and the record belongs to this thread during ``on_emit``.
+    Near the attribute limit we take the slow, limit-enforcing path.
+    """
+    inner = getattr(attrs, "_dict", None)
+    if isinstance(inner, dict):
+        maxlen = getattr(attrs, "maxlen", None)
+        if maxlen is None or len(inner) + _HEADROOM <= maxlen:
+            return inner
+    return cast("MutableMapping[str, Any]", attrs)
+
+
+# Keyed by name, checked by identity: hashing the frozen EventType itself costs a microsecond.
+_TYPE_ATTR_CACHE: dict[str, tuple[EventType, Mapping[str, Any]]] = {}
 
 
 def _type_attributes(event_type: EventType) -> Mapping[str, Any]:
-    cached = _TYPE_ATTR_CACHE.get(event_type)
-    if cached is None:
-        cached = {
-            semconv.AUDIT_CATEGORY: event_type.category.value,
-            semconv.EVENT_CATEGORY: list(event_type.ecs_category),
-            semconv.EVENT_TYPE: list(event_type.ecs_type),
-            semconv.EVENT_ACTION: event_type.action,
-            semconv.AUDIT_OCSF_CLASS_UID: int(event_type.ocsf_class),
-            semconv.AUDIT_OCSF_CATEGORY_UID: event_type.ocsf_class.category_uid,
-            semconv.AUDIT_OCSF_ACTIVITY_ID: event_type.ocsf_activity_id,
-        }
-        _TYPE_ATTR_CACHE[event_type] = cached
-    return cached
+    cached = _TYPE_ATTR_CACHE.get(event_type.name)
+    if cached is not None and cached[0] is event_type:
+        return cached[1]
+    attributes = {
+        semconv.AUDIT_CATEGORY: event_type.category.value,
+        semconv.EVENT_CATEGORY: tuple(event_type.ecs_category),
+        semconv.EVENT_TYPE: tuple(event_type.ecs_type),
+        semconv.EVENT_ACTION: event_type.action,
+        semconv.AUDIT_OCSF_CLASS_UID: int(event_type.ocsf_class),
+        semconv.AUDIT_OCSF_CATEGORY_UID: event_type.ocsf_class.category_uid,
+        semconv.AUDIT_OCSF_ACTIVITY_ID: event_type.ocsf_activity_id,
+    }
+    _TYPE_ATTR_CACHE[event_type.name] = (event_type, attributes)
+    return attributes
 
 
 def _uncatalogued(name: str) -> EventType:
