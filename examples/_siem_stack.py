@@ -573,6 +573,7 @@ def _emit_main() -> int:
     import logging  # noqa: PLC0415  # only the emitter needs these
 
     from opentelemetry import trace  # noqa: PLC0415
+    from opentelemetry._logs import SeverityNumber  # noqa: PLC0415
     from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
 
     import otel_audit  # noqa: PLC0415
@@ -580,6 +581,7 @@ def _emit_main() -> int:
     trace.set_tracer_provider(TracerProvider())
     tracer = trace.get_tracer("e2e-emitter")
     otel_audit.configure()
+    raw_provider = _raw_provider()
     app_logger = logging.getLogger("payments.app")
     app_logger.setLevel(logging.INFO)
     records = json.load(sys.stdin)
@@ -594,12 +596,39 @@ def _emit_main() -> int:
                     message=spec.get("message"),
                     **spec.get("details", {}),
                 )
+            elif spec["kind"] == "raw_security":
+                # a misbehaving app that bypasses otel-audit (no tier-1 redaction): only the
+                # collector's second line stands between these attributes and the SIEM
+                event_id = spec["details"]["event.id"]
+                raw_provider.get_logger("raw-app").emit(
+                    severity_number=SeverityNumber.WARN,
+                    severity_text="WARN",
+                    body=spec.get("message", spec["name"]),
+                    attributes={"audit.event.name": spec["name"], **spec["details"]},
+                    event_name=spec["name"],
+                )
             else:
                 event_id = None
                 app_logger.info(spec["message"], extra=spec.get("details", {}))
         print(json.dumps({"index": index, "event_id": event_id, "trace_id": trace_id}))
     otel_audit.shutdown()
+    raw_provider.shutdown()
     return 0
+
+
+def _raw_provider() -> Any:
+    """A plain OpenTelemetry SDK LoggerProvider exporting OTLP/gRPC, without otel-audit."""
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (  # noqa: PLC0415
+        OTLPLogExporter,
+    )
+    from opentelemetry.sdk._logs import LoggerProvider  # noqa: PLC0415
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor  # noqa: PLC0415
+    from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
+
+    provider = LoggerProvider(resource=Resource.create({"service.name": "legacy-app"}))
+    exporter = OTLPLogExporter(endpoint=os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"], insecure=True)
+    provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    return provider
 
 
 if __name__ == "__main__":
