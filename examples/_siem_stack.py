@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -36,6 +36,7 @@ BUILD_SCRIPT = ROOT / "scripts" / "build-collector.sh"
 SIEM_DEPS_SCRIPT = ROOT / "scripts" / "install-siem-deps.sh"
 SIEM_DEPS_ROOT = ROOT / ".cache" / "siem-deps" / "root"
 HEC_TOKEN = "00000000-0000-4000-8000-000000000000"  # stand-in token, not a secret
+HTTP_OK = 200
 TEST_HASH_KEY = "ZmFrZS10ZXN0LWtleS1mb3ItbG9vcGJhY2stb25seQ"  # loopback tests only
 
 
@@ -43,7 +44,7 @@ class StackError(RuntimeError):
     """A stand-in could not be built, started or reached in time."""
 
 
-# --- small utilities ------------------------------------------------------------------------------
+# --- small utilities -----------------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -118,7 +119,7 @@ def metric_sum(metrics_text: str, name: str, **labels: str) -> float:
     return total
 
 
-# --- processes ------------------------------------------------------------------------------------
+# --- processes -----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -192,7 +193,7 @@ class Proc:
             self._log = None
 
 
-# --- builds and dependencies ------------------------------------------------------------------------
+# --- builds and dependencies ---------------------------------------------------------------------
 
 
 def go_available() -> bool:
@@ -203,7 +204,7 @@ def go_available() -> bool:
 def build_collector() -> Path:
     """Run scripts/build-collector.sh (a no-op when up to date) and return the binary path."""
     result = subprocess.run(  # noqa: S603  # our own script
-        ["bash", str(BUILD_SCRIPT)],
+        ["/bin/bash", str(BUILD_SCRIPT)],
         capture_output=True,
         text=True,
         check=False,
@@ -236,7 +237,7 @@ def find_rsyslogd(*, install: bool = True) -> Rsyslog | None:
     unpacked = SIEM_DEPS_ROOT / "usr" / "sbin" / "rsyslogd"
     if not unpacked.exists() and install and shutil.which("apt-get"):
         subprocess.run(  # noqa: S603  # our own script
-            ["bash", str(SIEM_DEPS_SCRIPT)], capture_output=True, check=False, timeout=600
+            ["/bin/bash", str(SIEM_DEPS_SCRIPT)], capture_output=True, check=False, timeout=600
         )
     if unpacked.exists():
         libdirs = sorted((SIEM_DEPS_ROOT / "usr" / "lib").glob("*-linux-gnu"))
@@ -251,7 +252,7 @@ def find_rsyslogd(*, install: bool = True) -> Rsyslog | None:
     return Rsyslog(Path(found), None, None) if found else None
 
 
-# --- the stack ------------------------------------------------------------------------------------------
+# --- the stack -----------------------------------------------------------------------------------
 
 
 RSYSLOG_CONF = """\
@@ -360,7 +361,7 @@ class SiemStack:
         ).start()
         self.gateway = proc
         wait_for(
-            lambda: proc.check_alive() and http_status(self.health_url) == 200,
+            lambda: proc.check_alive() and http_status(self.health_url) == HTTP_OK,
             timeout=timeout,
             what="gateway health",
         )
@@ -372,7 +373,9 @@ class SiemStack:
         conf = self.workdir / "rsyslog.conf"
         conf.write_text(
             RSYSLOG_CONF.format(
-                workdir=self.workdir / "rsyslog-work", out=self.syslog_out, port=self.ports["syslog"]
+                workdir=self.workdir / "rsyslog-work",
+                out=self.syslog_out,
+                port=self.ports["syslog"],
             )
         )
         argv = [str(self.rsyslog.binary), "-n", "-f", str(conf), "-i", str(self.workdir / "rs.pid")]
@@ -407,7 +410,7 @@ class SiemStack:
         self.hec = proc
         health = f"http://127.0.0.1:{self.ports['hec_health']}/"
         wait_for(
-            lambda: proc.check_alive() and http_status(health) == 200,
+            lambda: proc.check_alive() and http_status(health) == HTTP_OK,
             timeout=timeout,
             what="HEC stand-in health",
         )
@@ -462,7 +465,9 @@ class SiemStack:
 
 
 @contextmanager
-def running_stack(binary: Path, rsyslog: Rsyslog, workdir: Path, **kwargs: Any) -> Iterator[SiemStack]:
+def running_stack(
+    binary: Path, rsyslog: Rsyslog, workdir: Path, **kwargs: Any
+) -> Iterator[SiemStack]:
     """A started :class:`SiemStack`, always stopped on exit."""
     stack = SiemStack(binary, rsyslog, workdir, **kwargs)
     try:
@@ -472,7 +477,7 @@ def running_stack(binary: Path, rsyslog: Rsyslog, workdir: Path, **kwargs: Any) 
         stack.stop_all()
 
 
-# --- reading what the sinks received ------------------------------------------------------------------
+# --- reading what the sinks received -------------------------------------------------------------
 
 
 def read_text(path: Path) -> str:
@@ -511,7 +516,7 @@ def otlp_json_records(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def any_value(value: Mapping[str, Any]) -> Any:
+def any_value(value: Mapping[str, Any]) -> Any:  # noqa: PLR0911  # one return per type
     """Decode an OTLP-JSON AnyValue."""
     if "stringValue" in value:
         return value["stringValue"]
@@ -565,7 +570,7 @@ def syslog_messages(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-# --- the emitting app (run in a subprocess) -----------------------------------------------------------
+# --- the emitting app (run in a subprocess) ------------------------------------------------------
 
 
 def _emit_main() -> int:

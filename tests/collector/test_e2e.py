@@ -96,7 +96,9 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def run(collector_binary: Path, rsyslog: Rsyslog, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+def run(
+    collector_binary: Path, rsyslog: Rsyslog, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Run]:
     """Start the stack, emit RECORDS once, wait until every sink has every expected record."""
     workdir = tmp_path_factory.mktemp("e2e")
     with running_stack(collector_binary, rsyslog, workdir) as stack:
@@ -106,11 +108,17 @@ def run(collector_binary: Path, rsyslog: Rsyslog, tmp_path_factory: pytest.TempP
         want = result.security_ids()
 
         def all_arrived() -> bool:
-            syslog = {m["msg"]["metadata"]["uid"] for m in syslog_messages(stack.syslog_out) if m["msg"]}
+            syslog = {
+                m["msg"]["metadata"]["uid"] for m in syslog_messages(stack.syslog_out) if m["msg"]
+            }
             hec = {r["attributes"].get("event.id") for r in otlp_json_records(stack.hec_out)}
-            archive = {r["attributes"].get("event.id") for r in otlp_json_records(stack.archive_out)}
+            archive = {
+                r["attributes"].get("event.id") for r in otlp_json_records(stack.archive_out)
+            }
             apps = otlp_json_records(stack.app_logs_out)
-            return want <= syslog and want <= hec and want <= archive and len(apps) >= len(APP_INDEXES)
+            return (
+                want <= syslog and want <= hec and want <= archive and len(apps) >= len(APP_INDEXES)
+            )
 
         wait_for(all_arrived, timeout=60, what="every record at every sink")
         yield result
@@ -126,8 +134,10 @@ def _sink_bytes(stack: SiemStack) -> dict[str, str]:
 
 
 def test_syslog_sink_gets_rfc5424_with_ocsf_json(run: Run) -> None:
-    """rsyslog receives one RFC 5424 message per security event: authpriv PRI, MSGID, SD, OCSF JSON."""
-    messages = {m["msg"]["metadata"]["uid"]: m for m in syslog_messages(run.stack.syslog_out) if m["msg"]}
+    """rsyslog gets one RFC 5424 message per security event: authpriv PRI, MSGID, SD, OCSF."""
+    messages = {
+        m["msg"]["metadata"]["uid"]: m for m in syslog_messages(run.stack.syslog_out) if m["msg"]
+    }
     for index in SECURITY_INDEXES:
         emitted = run.emitted[index]
         msg = messages[emitted["event_id"]]
@@ -154,7 +164,7 @@ def test_syslog_sink_gets_rfc5424_with_ocsf_json(run: Run) -> None:
 
 
 def test_hec_sink_gets_ocsf_event_and_ecs_fields(run: Run) -> None:
-    """The Splunk HEC stand-in receives each security event: OCSF body, ECS event.* fields, trace id."""
+    """The HEC stand-in gets each security event: OCSF body, ECS event.* fields, trace id."""
     records = {r["attributes"]["event.id"]: r for r in otlp_json_records(run.stack.hec_out)}
     assert set(records) == run.security_ids()
     for index in SECURITY_INDEXES:
@@ -207,7 +217,7 @@ def test_ordinary_records_reach_only_the_log_backend(run: Run) -> None:
 
 
 def test_no_planted_secret_in_any_sink(run: Run) -> None:
-    """Secrets sent through otel-audit appear in no sink's bytes (syslog, HEC, archive, app logs)."""
+    """Secrets sent through otel-audit appear in no sink's bytes (syslog, HEC, archive, app)."""
     for name, data in _sink_bytes(run.stack).items():
         assert data, f"{name} sink is empty"
         for secret in PLANTED:
@@ -226,5 +236,7 @@ def test_second_line_redaction_protects_siem_sinks_from_a_bypassing_app(run: Run
     assert len(raw["attributes"]["aws.key"].rsplit(":", 1)[1]) == 64
     assert raw["attributes"]["user.password"] == "****"
     assert "ksha256:test1:" in raw["body"]["message"]
-    syslog = {m["msg"]["metadata"]["uid"]: m for m in syslog_messages(run.stack.syslog_out) if m["msg"]}
+    syslog = {
+        m["msg"]["metadata"]["uid"]: m for m in syslog_messages(run.stack.syslog_out) if m["msg"]
+    }
     assert "ksha256:test1:" in json.dumps(syslog[RAW_EVENT_ID]["msg"])

@@ -11,12 +11,12 @@ from _procs import CONFIG_DIR
 
 pytestmark = pytest.mark.collector
 
-COLLECTOR_CONFIGS = sorted(
-    p for p in CONFIG_DIR.rglob("*.yaml") if p.name != "builder-config.yaml"
-)
+COLLECTOR_CONFIGS = sorted(p for p in CONFIG_DIR.rglob("*.yaml") if p.name != "builder-config.yaml")
 
 
-def _validate(binary: Path, config: Path, tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+def _validate(
+    binary: Path, config: Path, tmp_path: Path, **extra: str
+) -> subprocess.CompletedProcess[str]:
     token = tmp_path / "gateway.token"
     token.write_text("test-token\n")
     env = {
@@ -42,7 +42,9 @@ def test_collector_config_files_exist() -> None:
     assert {"gateway.yaml", "agent.yaml", "test/hec-standin.yaml"} <= names
 
 
-@pytest.mark.parametrize("config", COLLECTOR_CONFIGS, ids=lambda p: p.relative_to(CONFIG_DIR).as_posix())
+@pytest.mark.parametrize(
+    "config", COLLECTOR_CONFIGS, ids=lambda p: p.relative_to(CONFIG_DIR).as_posix()
+)
 def test_config_passes_validate(collector_binary: Path, config: Path, tmp_path: Path) -> None:
     """`otelcol-audit validate` accepts the config (OTTL parses, components and keys exist)."""
     result = _validate(collector_binary, config, tmp_path)
@@ -72,7 +74,9 @@ def test_validate_rejects_a_broken_ottl_statement(collector_binary: Path, tmp_pa
     broken = tmp_path / "broken.yaml"
     text = (CONFIG_DIR / "gateway.yaml").read_text()
     assert 'set(log.attributes["event.kind"], "event")' in text
-    broken.write_text(text.replace('set(log.attributes["event.kind"]', 'sett(log.attributes["event.kind"]'))
+    broken.write_text(
+        text.replace('set(log.attributes["event.kind"]', 'sett(log.attributes["event.kind"]')
+    )
     result = _validate(collector_binary, broken, tmp_path)
     assert result.returncode != 0
     assert 'undefined function "sett"' in result.stderr
@@ -81,15 +85,37 @@ def test_validate_rejects_a_broken_ottl_statement(collector_binary: Path, tmp_pa
 def test_distribution_has_exactly_the_pinned_components(collector_binary: Path) -> None:
     """The build contains the component types the configs use (current, not deprecated, names)."""
     result = subprocess.run(
-        [str(collector_binary), "components"], capture_output=True, text=True, timeout=60, check=True
+        [str(collector_binary), "components"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
-    names = {line.split("name:", 1)[1].strip() for line in result.stdout.splitlines() if "- name:" in line}
+    names = {
+        line.split("name:", 1)[1].strip()
+        for line in result.stdout.splitlines()
+        if "- name:" in line
+    }
     expected = {
-        "otlp", "splunk_hec",
-        "memory_limiter", "batch", "transform", "filter", "redaction", "attributes", "resource",
+        "otlp",
+        "splunk_hec",
+        "memory_limiter",
+        "batch",
+        "transform",
+        "filter",
+        "redaction",
+        "attributes",
+        "resource",
         "routing",
-        "debug", "file", "otlp_grpc", "otlp_http", "syslog", "elasticsearch",
-        "health_check", "file_storage", "bearertokenauth",
+        "debug",
+        "file",
+        "otlp_grpc",
+        "otlp_http",
+        "syslog",
+        "elasticsearch",
+        "health_check",
+        "file_storage",
+        "bearertokenauth",
     }
     assert expected <= names
     assert "v0.145.0" in result.stdout
