@@ -1,0 +1,311 @@
+"""
+Detectors: a declared pattern plus a validator, behind one shared keyword prefilter.
+
+A detector in the style of Presidio's ``PatternRecognizer``: it names a rule id, a regular
+expression, the group that holds the secret, the keywords whose presence makes a match
+possible, and an optional ``validate(match)`` that rejects look-alikes (Luhn for cards,
+mod 97 for IBANs, base64 structure for JWTs). A detector may instead bring its own
+``finder`` when one regular expression cannot express it (SQL ``VALUES`` lists, entropy
+near a keyword).
+
+Running 40 regular expressions over every log line costs far more than the SDK itself,
+so the registry compiles every keyword into one multi-pattern prefilter: ``re2.Set`` when
+``google-re2`` is installed (one DFA pass over the lower-cased text, about 1 µs for a
+typical line), otherwise one trie-shaped ``re`` alternation. Only detectors whose keyword
+occurred run at all; clean text costs one prefilter pass.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from otel_audit.redaction._actions import Action
+
+Finder = Callable[[str], Iterable[tuple[int, int]]]
+Validator = Callable[["re.Match[str]"], bool]
+
+STANDARD: Final = "standard"
+STRICT: Final = "strict"
+
+
+@dataclass(frozen=True, slots=True)
+class Detector:
+    """
+    One content rule.
+
+    Attributes:
+        rule_id: written into placeholders and the per-record summary.
+        keywords: lower-case literals; the detector runs only if one occurs in the text.
+            A keyword starting with ``re:`` is a regular expression instead (kept for
+            shapes such as digit runs, which have no literal).
+        pattern: regular expression (ignored when ``finder`` is given).
+        groups: names or numbers of the groups holding the secret; the first that took
+            part in the match is replaced. Empty means the whole match.
+        validate: rejects look-alikes; ``True`` keeps the match.
+        finder: yields ``(start, end)`` spans itself, for rules a regex cannot express.
+        action: what to do with a match.
+        level: ``standard`` (always) or ``strict`` (only at the strict level).
+        priority: on overlapping matches, the higher one names the merged span.
+        flags: ``re`` flags for ``pattern``.
+    """
+
+    rule_id: str
+    keywords: tuple[str, ...]
+    pattern: str = ""
+    groups: tuple[int | str, ...] = ()
+    validate: Validator | None = None
+    finder: Finder | None = None
+    action: Action = Action.PLACEHOLDER
+    level: str = STANDARD
+    priority: int = 50
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A region of text that a rule wants replaced."""
+
+    start: int
+    end: int
+    rule_id: str
+    action: Action
+    priority: int
+
+
+@dataclass(slots=True)
+class CompiledDetector:
+    """A detector with its pattern compiled once, at start-up."""
+
+    detector: Detector
+    regex: re.Pattern[str] | None = field(default=None)
+
+    def spans(self, text: str, action: Action) -> Iterable[Span]:
+        """Every validated match of this detector in ``text``."""
+        det = self.detector
+        if det.finder is not None:
+            for start, end in det.finder(text):
+                yield Span(start, end, det.rule_id, action, det.priority)
+            return
+        if self.regex is None:  # pragma: no cover - enforced by the registry
+            return
+        for match in self.regex.finditer(text):
+            if det.validate is not None and not det.validate(match):
+                continue
+            start, end = match.span()
+            for group in det.groups:
+                if match.start(group) >= 0:
+                    start, end = match.span(group)
+                    break
+            if end > start:
+                yield Span(start, end, det.rule_id, action, det.priority)
+
+
+class _Re2Prefilter:
+    """All triggers in one ``re2.Set``: one linear pass reports every trigger present."""
+
+    backend = "re2"
+
+    def __init__(self, triggers: Sequence[str]) -> None:
+        import re2  # noqa: PLC0415 - optional dependency, imported only when chosen
+
+        self._set = re2.Set.SearchSet(re2.Options())
+        for trigger in triggers:
+            self._set.Add(trigger)
+        self._set.Compile()
+
+    def triggered(self, lowered: str) -> Iterable[int]:
+        result: list[int] = self._set.Match(lowered)
+        return result
+
+
+class _SrePrefilter:
+    """
+    Pure ``re`` fallback: literal keywords as one trie-shaped alternation.
+
+    A flat alternation of 70 literals costs sre about 10 µs per line because every branch
+    is tried at every position; the trie shape tries one branch per first character. The
+    look-ahead makes matches overlap, so a keyword inside another is still seen; keywords
+    that are prefixes of a longer matched keyword are added back from a table.
+    """
+
+    backend = "re"
+
+    def __init__(self, triggers: Sequence[str]) -> None:
+        literals: dict[str, int] = {}
+        self._patterns: list[tuple[re.Pattern[str], int]] = []
+        for index, trigger in enumerate(triggers):
+            if trigger.startswith("re:"):
+                self._patterns.append((re.compile(trigger[3:]), index))
+            else:
+                literals[_unescape(trigger)] = index
+        self._by_literal: dict[str, tuple[int, ...]] = {
+            word: tuple(i for other, i in literals.items() if word.startswith(other))
+            for word in literals
+        }
+        self._trie = re.compile(f"(?=({_trie_regex(sorted(literals))}))") if literals else None
+
+    def triggered(self, lowered: str) -> Iterable[int]:
+        found: set[int] = set()
+        if self._trie is not None:
+            for match in self._trie.finditer(lowered):
+                found.update(self._by_literal[match.group(1)])
+        for pattern, index in self._patterns:
+            if pattern.search(lowered):
+                found.add(index)
+        return found
+
+
+def _unescape(trigger: str) -> str:
+    return re.sub(r"\\(.)", r"\1", trigger)
+
+
+_Trie = dict[str, "_Trie"]
+
+
+def _trie_regex(words: Sequence[str]) -> str:
+    trie: _Trie = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def build(node: _Trie) -> str:
+        branches = [re.escape(char) + build(sub) for char, sub in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        optional = "" in node
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if optional:
+            return f"(?:{body})?"
+        return body
+
+    return build(trie)
+
+
+def _re2_available() -> bool:
+    try:
+        import re2  # noqa: F401, PLC0415 - probing the optional dependency
+    except ImportError:
+        return False
+    return True
+
+
+class DetectorRegistry:
+    """
+    The detectors of one engine, compiled at start-up behind one prefilter.
+
+    Args:
+        detectors: the catalogue.
+        level: ``standard`` or ``strict``; strict-only detectors are left out otherwise.
+        actions: per-rule action overrides.
+        prefer_re2: use ``google-re2`` for the prefilter when it is installed.
+    """
+
+    def __init__(
+        self,
+        detectors: Iterable[Detector],
+        *,
+        level: str = STANDARD,
+        actions: dict[str, Action] | None = None,
+        prefer_re2: bool = True,
+    ) -> None:
+        self._compiled: list[CompiledDetector] = []
+        self._actions = dict(actions or {})
+        triggers: list[str] = []
+        trigger_index: dict[str, int] = {}
+        self._by_trigger: list[list[int]] = []
+        for det in detectors:
+            if not isinstance(det, Detector):
+                msg = f"not a Detector: {det!r}"
+                raise TypeError(msg)
+            if det.level == STRICT and level != STRICT:
+                continue
+            if det.finder is None and not det.pattern:
+                msg = f"detector {det.rule_id} has neither a pattern nor a finder"
+                raise ValueError(msg)
+            if not det.keywords:
+                msg = f"detector {det.rule_id} has no keywords; it would run on every string"
+                raise ValueError(msg)
+            regex = None if det.finder is not None else re.compile(det.pattern, det.flags)
+            position = len(self._compiled)
+            self._compiled.append(CompiledDetector(det, regex))
+            for keyword in det.keywords:
+                trigger = keyword if keyword.startswith("re:") else re.escape(keyword)
+                if trigger not in trigger_index:
+                    trigger_index[trigger] = len(triggers)
+                    triggers.append(trigger)
+                    self._by_trigger.append([])
+                self._by_trigger[trigger_index[trigger]].append(position)
+        re2_triggers = [t.removeprefix("re:") for t in triggers]
+        self.prefilter: _Re2Prefilter | _SrePrefilter
+        if prefer_re2 and _re2_available():
+            self.prefilter = _Re2Prefilter(re2_triggers)
+        else:
+            self.prefilter = _SrePrefilter(triggers)
+
+    @property
+    def backend(self) -> str:
+        """``re2`` or ``re``: which engine runs the prefilter."""
+        return self.prefilter.backend
+
+    @property
+    def rule_ids(self) -> list[str]:
+        """Rule ids of the active detectors, in catalogue order."""
+        return [c.detector.rule_id for c in self._compiled]
+
+    def action_for(self, rule_id: str, default: Action) -> Action:
+        """The configured action of ``rule_id``."""
+        return self._actions.get(rule_id, default)
+
+    def any_trigger(self, text: str) -> bool:
+        """Whether any detector could match ``text`` (one prefilter pass, nothing else)."""
+        return bool(self.prefilter.triggered(text.lower()))
+
+    def find(self, text: str) -> list[Span]:
+        """
+        Every span any triggered detector wants replaced, unmerged.
+
+        Returns:
+            Spans in no particular order; empty when the prefilter saw no keyword.
+        """
+        hits = self.prefilter.triggered(text.lower())
+        if not hits:
+            return []
+        positions: set[int] = set()
+        for hit in hits:
+            positions.update(self._by_trigger[hit])
+        spans: list[Span] = []
+        for position in sorted(positions):
+            compiled = self._compiled[position]
+            action = self._actions.get(compiled.detector.rule_id, compiled.detector.action)
+            spans.extend(compiled.spans(text, action))
+        return spans
+
+
+def merge_spans(spans: list[Span]) -> list[Span]:
+    """
+    Union of overlapping spans, named after the highest-priority rule in each union.
+
+    Overlaps are merged rather than resolved by picking one, so that a secret matched by
+    two rules with different extents is removed over the larger extent. A union of rules
+    with different actions falls back to the placeholder.
+    """
+    if len(spans) <= 1:
+        return spans
+    spans.sort(key=lambda s: (s.start, -s.end))
+    merged: list[Span] = [spans[0]]
+    for span in spans[1:]:
+        last = merged[-1]
+        if span.start < last.end:
+            best = last if last.priority >= span.priority else span
+            action = last.action if last.action is span.action else Action.PLACEHOLDER
+            merged[-1] = Span(
+                last.start, max(last.end, span.end), best.rule_id, action, best.priority
+            )
+        else:
+            merged.append(span)
+    return merged

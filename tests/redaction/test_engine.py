@@ -1,0 +1,333 @@
+"""Key rules, the bounded walk, records in place, and the never-raise property."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from opentelemetry._logs import LogRecord
+from opentelemetry.attributes import BoundedAttributes
+
+from otel_audit import semconv
+from otel_audit._settings import AuditSettings
+from otel_audit.redaction import Limits, RedactionEngine, _walk
+from otel_audit.redaction._keys import KeyClassifier
+
+SECRET = "ghp_" + "Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp9Oo8"
+
+
+@pytest.fixture(name="engine")
+def _engine() -> RedactionEngine:
+    return RedactionEngine()
+
+
+class TestKeyRules:
+    @pytest.mark.parametrize(
+        "key",
+        [
+            "password",
+            "Password",
+            "db.password",
+            "DB_PASSWORD",
+            "userPassword",
+            "passwd",
+            "pwd",
+            "mysql_pwd",
+            "secret",
+            "client_secret",
+            "clientSecret",
+            "api_key",
+            "apiKey",
+            "X-Api-Key",
+            "x_api_key",
+            "http.request.header.authorization",
+            "Authorization",
+            "auth",
+            "access_token",
+            "refresh-token",
+            "token",
+            "csrftoken",
+            "XSRF-TOKEN",
+            "_csrf",
+            "cookie",
+            "Set-Cookie",
+            "http.request.header.cookie",
+            "private_key",
+            "privateKey",
+            "AWS_SECRET_ACCESS_KEY",
+            "credentials",
+            "connect.sid",
+            "PHPSESSID",
+            "ssn",
+            "credit_card_number",
+            "cvv",
+            "pin",
+            "otp",
+            "password_hash",
+            "new_password",
+            "connection_string",
+            "jwt",
+            "logfire_token",
+        ],
+    )
+    def test_sensitive(self, key):
+        """Sentry's and Logfire's names, in every spelling, are sensitive."""
+        assert KeyClassifier(strict=False, mask_client_ip=False).classify(key) is not None
+
+    @pytest.mark.parametrize(
+        "key",
+        [
+            "token_expires_at",
+            "password_changed",
+            "password_changed_at",
+            "secret_name",
+            "api_key_id",
+            "private_key_path",
+            "auth_method",
+            "author",
+            "tokens",
+            "input_tokens",
+            "pin_attempts",
+            "spinner",
+            "keyboard",
+            "user.id",
+            "session_count",
+            "otp_sent",
+            "passport_country",
+            "cookie_consent",
+            "http.route",
+        ],
+    )
+    def test_metadata_survives(self, key):
+        """Metadata about a secret is not the secret."""
+        assert KeyClassifier(strict=False, mask_client_ip=False).classify(key) is None
+
+    def test_session_is_pseudonymised(self):
+        """Session ids stay joinable under a key."""
+        engine = RedactionEngine(hmac_key=b"s" * 32, hmac_key_id="k9")
+        out = engine.redact_value("abc123", key="session.id")
+        assert str(out).startswith("hmac:k9:")
+
+    @pytest.mark.parametrize(
+        "key",
+        [
+            semconv.AUDIT_EVENT_NAME,
+            semconv.EVENT_ID,
+            "event.outcome",
+            semconv.HTTP_ROUTE,
+            semconv.URL_PATH,
+            semconv.USER_AGENT_ORIGINAL,
+            semconv.CLIENT_ADDRESS,
+            semconv.AUDIT_INTEGRITY_HMAC,
+            "trace_id",
+            "span_id",
+        ],
+    )
+    def test_exempt_keys_are_verbatim(self, engine, key):
+        """Join keys and our metadata are never touched, even when they look secret."""
+        value = f"password={SECRET}"
+        assert engine.redact_value(value, key=key) == value
+
+    def test_reason_is_scanned(self, engine):
+        """audit.reason is free text and is scanned."""
+        assert SECRET not in str(engine.redact_value(f"bad {SECRET}", key=semconv.AUDIT_REASON))
+
+    def test_url_full_loses_credentials_only(self, engine):
+        """url.full keeps host and path but not userinfo or secret query values."""
+        out = engine.redact_value(
+            "https://bob:pa55w0rd@example.com/a?token=abc123xyz&page=2", key="url.full"
+        )
+        assert out == (
+            "https://bob:[REDACTED:url_credentials]@example.com/a"
+            "?token=[REDACTED:credential_pair]&page=2"
+        )
+
+    def test_client_ip_masked_only_by_policy(self):
+        """client.address is kept unless mask_client_ip is on."""
+        assert RedactionEngine().redact_value("198.51.100.7", key="client.address") == (
+            "198.51.100.7"
+        )
+        masked = RedactionEngine(mask_client_ip=True).redact_value(
+            "198.51.100.7", key="client.address"
+        )
+        assert masked == "[REDACTED:key.ip]"
+
+
+class TestOddInputs:
+    def test_bytes_are_decoded_and_scanned(self, engine):
+        """Bytes, even invalid UTF-8, are decoded with replacement and scanned."""
+        out = engine.redact_value(b"\xff\xfe token " + SECRET.encode())
+        assert isinstance(out, str)
+        assert SECRET not in out
+
+    def test_deep_nesting_is_cut(self):
+        """Nesting below the depth limit becomes a marker, counted."""
+        engine = RedactionEngine(limits=Limits(max_depth=5))
+        value: object = SECRET
+        for _ in range(10):
+            value = {"a": value}
+        out = engine.redact_value(value)
+        assert SECRET not in repr(out)
+        assert "<truncated:depth>" in repr(out)
+        assert engine.stats.failures["limit.depth"] == 1
+
+    def test_cycle(self, engine):
+        """A self-referencing dict becomes <cycle>."""
+        value: dict[str, object] = {"a": 1}
+        value["self"] = value
+        out = engine.redact_value(value)
+        assert out == {"a": 1, "self": "<cycle>"}
+
+    def test_item_cap(self):
+        """Lists past the item cap are cut with a marker."""
+        engine = RedactionEngine(limits=Limits(max_items=3))
+        assert engine.redact_value([1, 2, 3, 4, 5]) == [1, 2, 3, "<truncated:items>"]
+
+    def test_huge_body_is_capped_and_scanned(self):
+        """The kept head is scanned; the tail is dropped, never passed raw."""
+        engine = RedactionEngine(limits=Limits(max_string=1000))
+        text = f"password={SECRET} " + "x " * 2000 + SECRET
+        out = str(engine.redact_value(text))
+        assert SECRET not in out
+        assert len(out) < 1100
+        assert "<truncated:" in out
+
+    def test_unknown_type_fails_closed(self, engine):
+        """An object that is not a log value is replaced, not stringified."""
+
+        class Leaky:
+            def __repr__(self) -> str:
+                return SECRET
+
+        assert engine.redact_value({"x": Leaky()}) == {"x": "[REDACTED:error.type]"}
+
+    def test_timeout_fails_closed(self):
+        """Values reached after the time budget are replaced."""
+        ticks = iter(range(0, 10_000, 10))
+        engine = RedactionEngine(limits=Limits(time_budget_s=15), _clock=lambda: float(next(ticks)))
+        out = engine.redact_value(["clean text one", "clean text two", "three"])
+        assert "[REDACTED:limit.timeout]" in repr(out)
+        assert engine.stats.failures["limit.timeout"] >= 1
+
+    def test_json_in_string(self, engine):
+        """JSON inside a string is walked with key rules and re-serialised."""
+        out = engine.redact_value('{"user": "bob", "password": "x", "n": [1, {"token": "t"}]}')
+        assert out == (
+            '{"user": "bob", "password": "[REDACTED:key.password]", '
+            '"n": [1, {"token": "[REDACTED:key.token]"}]}'
+        )
+
+    def test_int_card(self, engine):
+        """A card number logged as an int is masked."""
+        assert engine.redact_value(4111111111111111) == "[REDACTED:credit_card:****1111]"
+
+    def test_exception_stacktrace(self, engine):
+        """Secrets in exception messages and stack traces are removed."""
+        trace = (
+            "Traceback (most recent call last):\n"
+            '  File "app.py", line 3, in <module>\n'
+            f'    connect(password="hunter2", token="{SECRET}")\n'
+            "ConnectionError: auth failed for postgres://app:hunter2@db/x"
+        )
+        out = str(engine.redact_value(trace, key="exception.stacktrace"))
+        assert "hunter2" not in out
+        assert SECRET not in out
+        assert 'File "app.py", line 3' in out
+
+
+class TestRecords:
+    def test_in_place_with_summary(self, engine):
+        """Body and attributes are rewritten in place and the summary counts rules."""
+        attrs = BoundedAttributes(
+            attributes={"password": "x", "msg": f"token {SECRET}", "user.id": "42"},
+            immutable=False,
+        )
+        record = LogRecord(body=f"login with {SECRET}", attributes=attrs)
+        engine.redact_log_record(record)
+        assert record.body == "login with [REDACTED:github_token]"
+        assert record.attributes is attrs
+        assert attrs["password"] == "[REDACTED:key.password]"
+        assert attrs["user.id"] == "42"
+        assert list(attrs[semconv.AUDIT_REDACTION]) == ["github_token:2", "key.password:1"]
+
+    def test_clean_record_untouched(self, engine):
+        """A clean record gets no summary attribute."""
+        record = LogRecord(body="GET /orders/42 200", attributes={"http.route": "/orders/{id}"})
+        engine.redact_log_record(record)
+        assert record.attributes == {"http.route": "/orders/{id}"}
+
+    def test_internal_error_fails_closed(self, engine, monkeypatch):
+        """An internal error replaces body and attributes and never raises."""
+        def boom(self, *args):
+            raise RuntimeError(SECRET)
+
+        monkeypatch.setattr(_walk.Walk, "value", boom)
+        record = LogRecord(
+            body=f"x {SECRET}",
+            attributes={"detail": SECRET, "event.id": "e1", "tenant": "acme-corp"},
+        )
+        engine.redact_log_record(record)
+        assert record.body == "[REDACTED:error.exception]"
+        assert record.attributes is not None
+        assert record.attributes["detail"] == "[REDACTED:error.exception]"
+        assert record.attributes["event.id"] == "e1"
+        assert engine.stats.failures["error.exception"] == 1
+
+    def test_from_settings(self):
+        """Settings choose level, IP masking and the HMAC key."""
+        settings = AuditSettings(redaction="strict", mask_client_ip=True, hmac_key=b"q" * 32)
+        engine = RedactionEngine.from_settings(settings)
+        assert engine.level == "strict"
+        assert str(engine.redact_value("a@b.example")).startswith("hmac:k1:")
+
+    def test_off_is_a_no_op(self):
+        """Level off leaves everything alone."""
+        engine = RedactionEngine.from_settings(AuditSettings(redaction="off"))
+        record = LogRecord(body=f"x {SECRET}")
+        engine.redact_log_record(record)
+        assert record.body == f"x {SECRET}"
+
+
+_ALPHABET = string.ascii_letters + string.digits + " =:,;\"'{}[]@./-_\n\t\\"
+_json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.text(_ALPHABET, max_size=40))
+_values = st.recursive(
+    st.one_of(_json_leaf, st.binary(max_size=30)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+_SECRETS = [
+    SECRET,
+    "AKIA" + "Q3EGZ5KX7TPLM2WB",
+    "4111 1111 1111 1111",
+    "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc",
+    "xoxb-" + "1234567890-1234567890123-AbCdEfGhIjKl",
+]
+
+
+class TestProperties:
+    @settings(max_examples=300, deadline=None)
+    @given(
+        value=_values,
+        secret=st.sampled_from(_SECRETS),
+        prefix=st.text(_ALPHABET, max_size=20),
+        key=st.text(max_size=20),
+    )
+    def test_planted_secret_never_survives(self, value, secret, prefix, key):
+        """Wherever a secret is planted in arbitrary data, it does not come out, and no raise."""
+        # Exempt keys (event.*, audit.integrity.*, ids) are verbatim by contract.
+        assume(not KeyClassifier(strict=False, mask_client_ip=False).exempt(key))
+        engine = RedactionEngine()
+        planted = {"data": value, key or "k": f"{prefix} {secret} ", "list": [value, secret]}
+        out = engine.redact_value(planted)
+        assert secret not in repr(out)
+
+    @settings(max_examples=300, deadline=None)
+    @given(value=_values)
+    def test_never_raises(self, value):
+        """Any value of any shape is handled without an exception."""
+        record = LogRecord(body=value, attributes={"a": "x"})
+        RedactionEngine().redact_log_record(record)
