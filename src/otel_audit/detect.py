@@ -189,9 +189,7 @@ class AnomalyDetector:
         self._accounts_by_address: _LRU[str, OrderedDict[str, float]] = _LRU(
             max_keys, stats, "evicted.stuffing"
         )
-        self._exports: _LRU[str, deque[tuple[float, int]]] = _LRU(
-            max_keys, stats, "evicted.export"
-        )
+        self._exports: _LRU[str, deque[tuple[float, int]]] = _LRU(max_keys, stats, "evicted.export")
         self._alerted: _LRU[tuple[str, str], float] = _LRU(max_keys * 4, stats, "evicted.alerted")
         self._handlers: dict[str, Callable[[Mapping[str, Any], float], list[Alert]]] = {}
         for name in _FAILURES:
@@ -265,9 +263,7 @@ class AnomalyDetector:
         self._alerted.set((rule, key), now)
         return True
 
-    def _count(
-        self, table: _LRU[str, deque[float]], key: str, now: float
-    ) -> int | None:
+    def _count(self, table: _LRU[str, deque[float]], key: str, now: float) -> int | None:
         """Record one event; return the count if the last ``threshold`` fit the window."""
         window = table.get_or_create(key, lambda: deque(maxlen=self._bf))
         window.append(now)
@@ -349,9 +345,7 @@ class AnomalyDetector:
     def _on_grant(self, attrs: Mapping[str, Any], now: float) -> list[Alert]:
         role = _text(attrs, *_ROLE_KEYS)
         target = _text(attrs, *_TARGET_USER_KEYS, semconv.AUDIT_TARGET)
-        actors = {
-            a for a in (_text(attrs, semconv.USER_ID), _text(attrs, semconv.USER_NAME)) if a
-        }
+        actors = {a for a in (_text(attrs, semconv.USER_ID), _text(attrs, semconv.USER_NAME)) if a}
         self_grant = target is not None and target in actors
         admin = role is not None and role.lower() in self._admin
         if not (self_grant or admin):

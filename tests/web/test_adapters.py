@@ -65,6 +65,7 @@ def test_flask_login_actor_reaches_denial_event(pipeline):
 
 def test_starlette_user_actor_with_authentication_middleware(pipeline):
     """Starlette's AuthenticationMiddleware fills scope['user']; the denial event names it."""
+
     class Backend(AuthenticationBackend):
         async def authenticate(self, conn: Any) -> Any:
             user = conn.headers.get("x-user")

@@ -291,7 +291,10 @@ def test_configure_installs_the_detector():
     }
     provider = LoggerProvider(shutdown_on_exit=False)
     otel_audit.configure(
-        environ=env, logger_provider=provider, exporters=[exporter], set_global=False,
+        environ=env,
+        logger_provider=provider,
+        exporters=[exporter],
+        set_global=False,
         bridge_logging=False,
     )
     for _ in range(2):
