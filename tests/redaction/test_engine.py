@@ -260,6 +260,7 @@ class TestRecords:
 
     def test_internal_error_fails_closed(self, engine, monkeypatch):
         """An internal error replaces body and attributes and never raises."""
+
         def boom(self, *args):
             raise RuntimeError(SECRET)
 

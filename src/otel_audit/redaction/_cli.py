@@ -43,7 +43,7 @@ def redact_lines(engine: RedactionEngine, lines: Iterable[str], out: IO[str], er
             continue
         try:
             record = json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             # The position, not the text: the line may itself hold a secret.
             err.write(f"line {number}: not valid JSON ({exc.msg} at column {exc.colno})\n")
             failed += 1
