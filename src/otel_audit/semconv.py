@@ -77,6 +77,8 @@ AUDIT_INTEGRITY_SEQ: Final = "audit.integrity.seq"
 AUDIT_INTEGRITY_PREV: Final = "audit.integrity.prev"
 AUDIT_INTEGRITY_HMAC: Final = "audit.integrity.hmac"
 AUDIT_INTEGRITY_KEY_ID: Final = "audit.integrity.key_id"
+AUDIT_INTEGRITY_ALG: Final = "audit.integrity.alg"
+"""``hmac-sha256`` (signed) or ``sha256`` (no key configured: chained, not signed)."""
 
 # --- stdlib logging bridge --------------------------------------------------------
 OTEL_EVENT_NAME: Final = "otel.event.name"
@@ -90,6 +92,7 @@ INTEGRITY_KEYS: Final = frozenset(
         AUDIT_INTEGRITY_PREV,
         AUDIT_INTEGRITY_HMAC,
         AUDIT_INTEGRITY_KEY_ID,
+        AUDIT_INTEGRITY_ALG,
     }
 )
 """Keys that downstream transforms must leave untouched."""

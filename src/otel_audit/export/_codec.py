@@ -1,0 +1,207 @@
+"""
+Encoding records for the spool, and decoding them again for exporters that need objects.
+
+The spool holds serialized ``ExportLogsServiceRequest`` bytes. OTLP senders put those on
+the wire unchanged; any other ``LogRecordExporter`` (console, in-memory, a vendor's)
+gets ``ReadableLogRecord`` objects rebuilt by :func:`decode_request`.
+
+The SDK's encoder raises on bodies it cannot represent (sets, arbitrary objects, cycles,
+deep nesting, lone surrogates, integers beyond 64 bits) and silently drops such attribute
+values after logging a traceback. :func:`sanitize_value` makes every value encodable
+first, bounded like the redaction walker: depth, items, cycles. Unknown objects become
+``"<TypeName>"``, never their ``repr``, which could carry data tier-1 redaction never saw.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
+
+MAX_DEPTH: Final = 32
+MAX_ITEMS: Final = 10_000
+_INT64_MIN: Final = -(1 << 63)
+_INT64_MAX: Final = (1 << 63) - 1
+_SCALARS: Final = (str, bool, int, float, bytes)
+
+
+def _clean_str(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _scalar_ok(value: Any) -> bool:
+    if isinstance(value, str):
+        return True
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return _INT64_MIN <= value <= _INT64_MAX
+    return isinstance(value, float | bytes)
+
+
+def needs_sanitizing(value: Any, depth: int = 0) -> bool:
+    """Cheap check: could the SDK encoder choke on (or silently drop) this value?"""
+    if value is None:
+        return False
+    if isinstance(value, _SCALARS):
+        return not _scalar_ok(value) or (isinstance(value, str) and not _utf8_ok(value))
+    if depth >= MAX_DEPTH:
+        return True
+    if isinstance(value, Mapping):
+        return len(value) > MAX_ITEMS or any(
+            not isinstance(k, str) or needs_sanitizing(v, depth + 1) for k, v in value.items()
+        )
+    if isinstance(value, Sequence):
+        return len(value) > MAX_ITEMS or any(needs_sanitizing(v, depth + 1) for v in value)
+    return True
+
+
+def _utf8_ok(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def sanitize_value(  # noqa: C901, PLR0911  # one branch per value shape
+    value: Any, depth: int = 0, seen: frozenset[int] = frozenset()
+) -> Any:
+    """An encodable copy of ``value``: bounded depth and size, cycles cut, types narrowed."""
+    if value is None or isinstance(value, bool | float | bytes):
+        return value
+    if isinstance(value, str):
+        return _clean_str(value)
+    if isinstance(value, int):
+        return value if _INT64_MIN <= value <= _INT64_MAX else str(value)
+    if depth >= MAX_DEPTH:
+        return "<truncated:depth>"
+    if id(value) in seen:
+        return "<cycle>"
+    inner = seen | {id(value)}
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for i, (k, v) in enumerate(value.items()):
+            if i >= MAX_ITEMS:
+                out["<truncated>"] = f"{len(value) - MAX_ITEMS} more items"
+                break
+            out[_clean_str(k) if isinstance(k, str) else f"<{type(k).__name__}>"] = sanitize_value(
+                v, depth + 1, inner
+            )
+        return out
+    if isinstance(value, Sequence | set | frozenset):
+        items = list(value)
+        cleaned = [sanitize_value(v, depth + 1, inner) for v in items[:MAX_ITEMS]]
+        if len(items) > MAX_ITEMS:
+            cleaned.append(f"<truncated:{len(items) - MAX_ITEMS} more items>")
+        return cleaned
+    return f"<{type(value).__name__}>"
+
+
+def sanitized_record(record: ReadableLogRecord) -> ReadableLogRecord | None:
+    """A copy with encodable body and attributes, or None if nothing needed changing."""
+    lr = record.log_record
+    attrs = lr.attributes or {}
+    body_bad = needs_sanitizing(lr.body)
+    bad_keys = [k for k, v in attrs.items() if needs_sanitizing(v)]
+    if not body_bad and not bad_keys:
+        return None
+    new_attrs = dict(attrs)
+    for key in bad_keys:
+        new_attrs[key] = sanitize_value(attrs[key])
+    copy = LogRecord(
+        timestamp=lr.timestamp,
+        observed_timestamp=lr.observed_timestamp,
+        context=lr.context,
+        severity_text=lr.severity_text,
+        severity_number=lr.severity_number,
+        body=sanitize_value(lr.body) if body_bad else lr.body,
+        attributes=new_attrs,
+        event_name=lr.event_name,
+    )
+    copy.trace_id, copy.span_id, copy.trace_flags = lr.trace_id, lr.span_id, lr.trace_flags
+    return ReadableLogRecord(copy, record.resource, record.instrumentation_scope, record.limits)
+
+
+# --- decoding ------------------------------------------------------------------------
+
+
+def any_value_to_python(value: AnyValue) -> Any:
+    """The Python value the SDK would have encoded to ``value``."""
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [any_value_to_python(v) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: any_value_to_python(kv.value) for kv in value.kvlist_value.values}
+    return getattr(value, kind)
+
+
+def _attributes(kvs: Sequence[KeyValue]) -> dict[str, Any]:
+    return {kv.key: any_value_to_python(kv.value) for kv in kvs}
+
+
+def decode_request(payload: bytes) -> list[ReadableLogRecord]:
+    """Rebuild SDK records from a serialized ``ExportLogsServiceRequest``."""
+    request = ExportLogsServiceRequest.FromString(payload)
+    out: list[ReadableLogRecord] = []
+    for rl in request.resource_logs:
+        resource = Resource(_attributes(rl.resource.attributes), rl.schema_url or None)
+        for sl in rl.scope_logs:
+            scope = None
+            if sl.HasField("scope"):
+                scope = InstrumentationScope(
+                    sl.scope.name,
+                    sl.scope.version or None,
+                    sl.schema_url or None,
+                    _attributes(sl.scope.attributes) or None,
+                )
+            for lr in sl.log_records:
+                context = None
+                if len(lr.trace_id) == 16 and len(lr.span_id) == 8:  # noqa: PLR2004  # OTLP id sizes
+                    span_context = SpanContext(
+                        int.from_bytes(lr.trace_id, "big"),
+                        int.from_bytes(lr.span_id, "big"),
+                        is_remote=False,
+                        trace_flags=TraceFlags(lr.flags & 0xFF),
+                    )
+                    context = set_span_in_context(NonRecordingSpan(span_context))
+                record = LogRecord(
+                    timestamp=lr.time_unix_nano or None,
+                    observed_timestamp=lr.observed_time_unix_nano or None,
+                    context=context,
+                    severity_text=lr.severity_text or None,
+                    severity_number=SeverityNumber(lr.severity_number)
+                    if lr.severity_number
+                    else None,
+                    body=any_value_to_python(lr.body) if lr.HasField("body") else None,
+                    attributes=_attributes(lr.attributes),
+                    event_name=lr.event_name or None,
+                )
+                out.append(ReadableLogRecord(record, resource, scope))
+    return out
+
+
+def count_records(request: ExportLogsServiceRequest) -> int:
+    """Log records in a request."""
+    return sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
+
+
+def bytes_to_b64(data: bytes) -> str:
+    """Standard base64, as OTLP JSON writes ``bytesValue``."""
+    return base64.b64encode(data).decode("ascii")

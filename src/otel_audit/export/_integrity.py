@@ -1,0 +1,354 @@
+r"""
+Tamper evidence for security events: a per-process hash chain, HMAC-signed.
+
+Where it runs: on the export thread, after tier-2 redaction (``pre_export``) and before
+the spool, over the encoded OTLP record, so the chain covers exactly the bytes that
+leave the process, and pseudonymisation keys can be dropped later without breaking it.
+
+Fields added to every chained record (all under ``audit.integrity.``, flat scalars, so a
+collector transform can copy them as they are into an OCSF profile object or any SIEM
+field without recomputing anything):
+
+==========================  =========================================================
+``audit.integrity.stream``  id of this chain: one per process (a forked child starts
+                            its own), UUIDv7 text
+``audit.integrity.seq``     1, 2, 3, … within the stream (int)
+``audit.integrity.prev``    ``link`` of the previous record (64 hex; 64 zeros for seq 1)
+``audit.integrity.alg``     ``hmac-sha256`` or ``sha256`` (no key configured: the
+                            record is chained but *not* signed — anyone can recompute)
+``audit.integrity.key_id``  the key id (only with a key)
+``audit.integrity.hmac``    HMAC-SHA256 of ``message`` (only with a key), 64 hex
+==========================  =========================================================
+
+Definitions (version 1)::
+
+    message = "otel-audit-chain/1\\n" alg "\\n" key_id "\\n" stream "\\n" seq "\\n" prev "\\n"
+              canonical                                      (UTF-8; key_id "" if none)
+    link    = hex(SHA-256(message))
+    hmac    = hex(HMAC-SHA256(key, message))
+
+``canonical`` is the compact JSON (sorted keys, ``","``/``":"`` separators, non-ASCII
+kept as UTF-8) of::
+
+    {"v": 1,
+     "time":  decimal string of timeUnixNano ("0" if absent),
+     "sev":   severityNumber as an integer (0 if absent),
+     "body":  V(body) or null,
+     "trace": lowercase hex traceId or "",
+     "span":  lowercase hex spanId or "",
+     "attrs": [[key, V(value)], …] sorted by key, then by value, every attribute
+              except the audit.integrity.* ones}
+
+    V(stringValue s) = {"s": s}          V(boolValue b)  = {"b": b}
+    V(intValue i)    = {"i": "<decimal>"}V(doubleValue d)= {"d": Python repr(float(d))}
+    V(bytesValue x)  = {"y": base64(x)}  V(arrayValue)   = {"a": [V(item), …]} (in order)
+    V(kvlistValue)   = {"m": [[key, V(value)], …]} sorted by key
+    V(empty)         = null
+
+Every input is a field of the OTLP log data model that the collector's JSON file exporter
+writes (``timeUnixNano``, ``severityNumber``, ``body``, ``attributes``, ``traceId``,
+``spanId``), so :mod:`otel_audit.export._verify` rebuilds it from a SIEM or archive copy.
+Deliberately left out: ``eventName`` (some exporters drop it; ``audit.event.name`` is an
+attribute and covered), ``observedTimeUnixNano`` and ``severityText`` (collectors fill or
+rewrite them), resource and scope (collectors enrich resources; the stream id binds
+records to one process instead).
+
+Checkpoints: every ``checkpoint_interval`` chained events, and once at shutdown, the chain
+emits its own record ``audit.event.name = audit.checkpoint`` with
+``audit.checkpoint.{first_seq,last_seq,count,head,reason}`` (``head`` = link of
+``last_seq``), itself chained and signed. A stream whose last record is a
+``reason=shutdown`` checkpoint is provably complete.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Final
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLogRecord
+
+from otel_audit import semconv
+from otel_audit._ids import new_event_id
+
+PREFIX: Final = "audit.integrity."
+STREAM: Final = semconv.AUDIT_INTEGRITY_STREAM
+SEQ: Final = semconv.AUDIT_INTEGRITY_SEQ
+PREV: Final = semconv.AUDIT_INTEGRITY_PREV
+HMAC: Final = semconv.AUDIT_INTEGRITY_HMAC
+KEY_ID: Final = semconv.AUDIT_INTEGRITY_KEY_ID
+ALG: Final = semconv.AUDIT_INTEGRITY_ALG
+
+ALG_HMAC: Final = "hmac-sha256"
+ALG_DIGEST: Final = "sha256"
+GENESIS: Final = "0" * 64
+VERSION_TAG: Final = b"otel-audit-chain/1\n"
+
+CHECKPOINT_EVENT: Final = "audit.checkpoint"
+CP_FIRST: Final = "audit.checkpoint.first_seq"
+CP_LAST: Final = "audit.checkpoint.last_seq"
+CP_COUNT: Final = "audit.checkpoint.count"
+CP_HEAD: Final = "audit.checkpoint.head"
+CP_REASON: Final = "audit.checkpoint.reason"
+_SEVERITY_INFO: Final = 9
+
+
+def canonical_value(value: AnyValue) -> Any:  # noqa: PLR0911  # one return per AnyValue kind
+    """``V(value)`` of the module docstring."""
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "string_value":
+        return {"s": value.string_value}
+    if kind == "bool_value":
+        return {"b": value.bool_value}
+    if kind == "int_value":
+        return {"i": str(value.int_value)}
+    if kind == "double_value":
+        d = float(value.double_value)
+        return {"d": repr(d) if math.isfinite(d) else str(d)}
+    if kind == "bytes_value":
+        return {"y": base64.b64encode(value.bytes_value).decode("ascii")}
+    if kind == "array_value":
+        return {"a": [canonical_value(v) for v in value.array_value.values]}
+    pairs = [[kv.key, canonical_value(kv.value)] for kv in value.kvlist_value.values]
+    pairs.sort(key=lambda p: p[0])
+    return {"m": pairs}
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_bytes(record: PbLogRecord) -> bytes:
+    """``canonical`` of the module docstring, as UTF-8 bytes."""
+    attrs = [
+        [kv.key, canonical_value(kv.value)]
+        for kv in record.attributes
+        if not kv.key.startswith(PREFIX)
+    ]
+    attrs.sort(key=lambda p: (p[0], _dumps(p[1])))
+    obj = {
+        "v": 1,
+        "time": str(record.time_unix_nano),
+        "sev": int(record.severity_number),
+        "body": canonical_value(record.body) if record.HasField("body") else None,
+        "trace": record.trace_id.hex(),
+        "span": record.span_id.hex(),
+        "attrs": attrs,
+    }
+    return _dumps(obj).encode("utf-8", "surrogatepass")
+
+
+def chain_message(  # noqa: PLR0917  # mirrors the documented field order
+    alg: str, key_id: str, stream: str, seq: int, prev: str, canonical: bytes
+) -> bytes:
+    """``message`` of the module docstring."""
+    head = f"{alg}\n{key_id}\n{stream}\n{seq}\n{prev}\n".encode()
+    return VERSION_TAG + head + canonical
+
+
+def link_of(message: bytes) -> str:
+    """``link``: what the next record carries as ``prev``."""
+    return hashlib.sha256(message).hexdigest()
+
+
+def sign(key: bytes, message: bytes) -> str:
+    """``hmac`` of the module docstring."""
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def _kv_str(key: str, value: str) -> KeyValue:
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def _kv_int(key: str, value: int) -> KeyValue:
+    return KeyValue(key=key, value=AnyValue(int_value=value))
+
+
+@dataclass(frozen=True, slots=True)
+class ChainState:
+    """Where a stream stands, for checkpoints and tests."""
+
+    stream: str
+    seq: int
+    head: str
+
+
+class IntegrityChain:
+    """
+    Chains and signs encoded records in place; one instance per process.
+
+    Args:
+        key: HMAC key; ``None`` gives an unkeyed digest chain (``alg = sha256``), which
+            detects accidental damage and naive edits but not a forger who recomputes.
+        key_id: written beside every HMAC so keys can rotate.
+        checkpoint_interval: chained events between checkpoints (0: only at shutdown).
+
+    Not thread-safe by design: only the export thread calls it, in delivery order.
+    """
+
+    def __init__(
+        self, key: bytes | None, key_id: str = "k1", *, checkpoint_interval: int = 1000
+    ) -> None:
+        if checkpoint_interval < 0:
+            msg = "checkpoint_interval must be >= 0"
+            raise ValueError(msg)
+        self._key = key
+        self.key_id = key_id if key else ""
+        self.alg = ALG_HMAC if key else ALG_DIGEST
+        self.checkpoint_interval = checkpoint_interval
+        self._new_stream()
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> IntegrityChain | None:
+        """The chain ``settings`` ask for, or None when integrity is switched off."""
+        if not settings.integrity:
+            return None
+        return cls(
+            settings.hmac_key,
+            settings.hmac_key_id,
+            checkpoint_interval=settings.checkpoint_interval,
+        )
+
+    def _new_stream(self) -> None:
+        self.stream = new_event_id()
+        self._seq = 0
+        self._head = GENESIS
+        self._since_checkpoint = 0
+        self._first_uncovered = 1
+        self._last_resource: Any = None
+        self._last_scope: Any = None
+
+    def reset_after_fork(self) -> None:
+        """A forked child writes its own stream; sharing one would fork the chain."""
+        self._new_stream()
+
+    @property
+    def state(self) -> ChainState:
+        """Current stream, last sequence number and head link."""
+        return ChainState(self.stream, self._seq, self._head)
+
+    @property
+    def signed(self) -> bool:
+        """True when records carry an HMAC."""
+        return self._key is not None
+
+    def _seal_one(self, record: PbLogRecord) -> None:
+        # Drop any integrity fields a caller set: only the chain writes them.
+        if any(kv.key.startswith(PREFIX) for kv in record.attributes):
+            keep = [kv for kv in record.attributes if not kv.key.startswith(PREFIX)]
+            del record.attributes[:]
+            record.attributes.extend(keep)
+        self._seq += 1
+        message = chain_message(
+            self.alg, self.key_id, self.stream, self._seq, self._head, canonical_bytes(record)
+        )
+        fields = [
+            _kv_str(STREAM, self.stream),
+            _kv_int(SEQ, self._seq),
+            _kv_str(PREV, self._head),
+            _kv_str(ALG, self.alg),
+        ]
+        if self._key is not None:
+            fields.append(_kv_str(KEY_ID, self.key_id))
+            fields.append(_kv_str(HMAC, sign(self._key, message)))
+        record.attributes.extend(fields)
+        self._head = link_of(message)
+
+    def _checkpoint_record(self, reason: str) -> PbLogRecord:
+        last = self._seq
+        record = PbLogRecord(
+            time_unix_nano=time.time_ns(),
+            observed_time_unix_nano=time.time_ns(),
+            severity_number=_SEVERITY_INFO,  # type: ignore[arg-type]  # enum value as int
+            severity_text="INFO",
+            event_name=CHECKPOINT_EVENT,
+            body=AnyValue(string_value="otel-audit integrity checkpoint"),
+        )
+        record.attributes.extend(
+            [
+                _kv_str(semconv.AUDIT_EVENT_NAME, CHECKPOINT_EVENT),
+                _kv_str(semconv.EVENT_ID, new_event_id()),
+                _kv_str(CP_REASON, reason),
+                _kv_int(CP_FIRST, self._first_uncovered),
+                _kv_int(CP_LAST, last),
+                _kv_int(CP_COUNT, last - self._first_uncovered + 1),
+                _kv_str(CP_HEAD, self._head),
+            ]
+        )
+        self._seal_one(record)
+        self._first_uncovered = self._seq + 1
+        self._since_checkpoint = 0
+        return record
+
+    def seal(self, request: ExportLogsServiceRequest) -> int:
+        """
+        Chain every record of ``request`` in order, inserting due checkpoints.
+
+        Returns the number of checkpoint records added.
+        """
+        added = 0
+        for rl in request.resource_logs:
+            for sl in rl.scope_logs:
+                inserts: list[tuple[int, PbLogRecord]] = []
+                for index, record in enumerate(sl.log_records):
+                    self._seal_one(record)
+                    self._since_checkpoint += 1
+                    if (
+                        self.checkpoint_interval
+                        and self._since_checkpoint >= self.checkpoint_interval
+                    ):
+                        inserts.append((index, self._checkpoint_record("interval")))
+                if inserts:
+                    merged: list[PbLogRecord] = []
+                    positions = dict(inserts)
+                    for index, record in enumerate(sl.log_records):
+                        merged.append(record)
+                        if index in positions:
+                            merged.append(positions[index])
+                    del sl.log_records[:]
+                    sl.log_records.extend(merged)
+                    added += len(inserts)
+                self._last_scope = sl.scope
+            self._last_resource = rl.resource
+        return added
+
+    def final_checkpoint(self) -> ExportLogsServiceRequest | None:
+        """A request holding the shutdown checkpoint, or None if nothing was chained."""
+        if self._seq == 0:
+            return None
+        request = ExportLogsServiceRequest()
+        rl = request.resource_logs.add()
+        if self._last_resource is not None:
+            rl.resource.CopyFrom(self._last_resource)
+        sl = rl.scope_logs.add()
+        if self._last_scope is not None:
+            sl.scope.CopyFrom(self._last_scope)
+        sl.log_records.append(self._checkpoint_record("shutdown"))
+        return request
+
+
+def integrity_fields(record: PbLogRecord) -> dict[str, Any]:
+    """The ``audit.integrity.*`` attributes of a record as Python values."""
+    out: dict[str, Any] = {}
+    for kv in record.attributes:
+        if kv.key.startswith(PREFIX):
+            kind = kv.value.WhichOneof("value")
+            out[kv.key] = getattr(kv.value, kind) if kind else None
+    return out
+
+
+def iter_log_records(request: ExportLogsServiceRequest) -> Iterator[PbLogRecord]:
+    """Every log record of a request, in wire order."""
+    for rl in request.resource_logs:
+        for sl in rl.scope_logs:
+            yield from sl.log_records

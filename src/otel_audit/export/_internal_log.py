@@ -1,0 +1,60 @@
+"""
+The export package's own logger: rate-limited and never fed back into the pipeline.
+
+A dead collector makes every export fail; without a limit that is one warning per batch,
+forever, on stderr. The filter lets one message per (template, level) through every
+``interval`` seconds and counts what it held back. The logger does not propagate to the
+root logger, where an OpenTelemetry ``LoggingHandler`` would turn our complaint about the
+pipeline into a record inside that same pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from typing import Final
+
+_INTERVAL_S: Final = 30.0
+
+
+class RateLimitFilter(logging.Filter):
+    """Let each message template through at most once per interval."""
+
+    def __init__(self, interval_s: float = _INTERVAL_S) -> None:
+        super().__init__()
+        self._interval = interval_s
+        self._last: dict[tuple[str, int], float] = {}
+        self._held: dict[tuple[str, int], int] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Pass the first occurrence in each interval, annotated with how many were held."""
+        key = (str(record.msg), record.levelno)
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self._interval:
+                self._held[key] = self._held.get(key, 0) + 1
+                return False
+            self._last[key] = now
+            held = self._held.pop(key, 0)
+        if held:
+            record.msg = f"{record.msg} (+{held} similar suppressed)"
+        return True
+
+
+def _build() -> logging.Logger:
+    log = logging.getLogger("otel_audit.export")
+    log.propagate = False
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("otel-audit export %(levelname)s: %(message)s"))
+        log.addHandler(handler)
+        log.addFilter(RateLimitFilter())
+        log.setLevel(logging.WARNING)
+    return log
+
+
+logger: Final = _build()
