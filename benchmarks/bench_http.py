@@ -1,0 +1,186 @@
+"""
+Request latency and throughput of the Flask example with and without otel-audit.
+
+Both servers run the same app under ``opentelemetry-instrument`` with waitress on
+127.0.0.1, exporting traces and logs over OTLP/HTTP to a sink in this process. The
+baseline has ``OTEL_PYTHON_AUDIT_ENABLED=false`` (plain OpenTelemetry: the middleware is
+a pass-through, security events go to the SDK's batch path untouched); "audit" is the
+default pipeline (tier-1 redaction, durable delivery, detections on). Load comes from a
+separate process (``_loadgen.py``), rounds alternate between the two servers so drift
+hits both, and the result is printed as ratios.
+
+    python benchmarks/bench_http.py [--seconds 3] [--rounds 3] [--concurrency 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+APP_DIR = ROOT / "examples" / "flask_app"
+LOADGEN = Path(__file__).resolve().parent / "_loadgen.py"
+
+SCENARIOS = {
+    # (method, path, body): what each request does
+    "healthz (no event)": ("GET", "/healthz", "-"),
+    "403 (automatic authorization.denied)": ("GET", "/admin/users", "-"),
+    "failed login (event + careless secret redacted)": (
+        "POST",
+        "/login",
+        json.dumps({"username": "bob", "password": "guess-Hunter2-bench"}),
+    ),
+}
+
+
+class _Sink(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(
+    port: int, sink: str, tmp: Path, *, audit: bool, delivery: str
+) -> subprocess.Popen[bytes]:
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp),
+        "OTEL_SERVICE_NAME": "bench-flask",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_LOGS_EXPORTER": "otlp",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": sink,
+        "OTEL_PYTHON_AUDIT_TRUSTED_PROXIES": "127.0.0.1/32",
+        "OTEL_PYTHON_AUDIT_SPOOL_DIR": str(tmp / f"spool-{port}"),
+        "OTEL_PYTHON_AUDIT_DETECTIONS": "true",
+        # a high bar so the benchmark measures the steady state, not alert storms
+        "OTEL_PYTHON_AUDIT_BRUTE_FORCE_THRESHOLD": "1000000",
+        "OTEL_PYTHON_AUDIT_STUFFING_THRESHOLD": "1000000",
+    }
+    if not audit:
+        env["OTEL_PYTHON_AUDIT_ENABLED"] = "false"
+    env["OTEL_PYTHON_AUDIT_DELIVERY"] = delivery
+    instrument = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
+    if instrument is None:
+        sys.exit("opentelemetry-instrument is not installed next to this interpreter")
+    command = [
+        instrument, sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}",
+        "--threads=4", "--no-clear-untrusted-proxy-headers", "app:app",
+    ]  # fmt: skip
+    process = subprocess.Popen(  # noqa: S603  # our own interpreter and example
+        command, cwd=APP_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return process
+        except OSError:
+            if process.poll() is not None:
+                sys.exit(f"server exited with {process.returncode}")
+            time.sleep(0.1)
+    process.kill()
+    sys.exit("server did not become healthy")
+
+
+def load(
+    port: int, scenario: tuple[str, str, str], concurrency: int, seconds: float
+) -> dict[str, Any]:
+    method, path, body = scenario
+    out = subprocess.run(  # noqa: S603  # our own interpreter and load generator
+        [sys.executable, str(LOADGEN), str(port), method, path, body,
+         str(concurrency), str(seconds)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="HTTP latency with and without otel-audit")
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--delivery", choices=("durable", "batch"), default="durable")
+    args = parser.parse_args()
+
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    sink_url = f"http://127.0.0.1:{sink.server_address[1]}"
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        ports = {"baseline": free_port(), "audit": free_port()}
+        servers = {
+            name: start_server(port, sink_url, tmp, audit=name == "audit", delivery=args.delivery)
+            for name, port in ports.items()
+        }
+        try:
+            print(f"{'scenario':<48} {'mode':<9} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
+            for label, scenario in SCENARIOS.items():
+                samples: dict[str, list[float]] = {"baseline": [], "audit": []}
+                elapsed = {"baseline": 0.0, "audit": 0.0}
+                for port in ports.values():  # warm-up
+                    load(port, scenario, args.concurrency, 1.0)
+                for _ in range(args.rounds):
+                    for name in ("baseline", "audit"):
+                        result = load(ports[name], scenario, args.concurrency, args.seconds)
+                        samples[name].extend(result["latencies_ms"])
+                        elapsed[name] += result["elapsed_s"]
+                stats = {}
+                for name in ("baseline", "audit"):
+                    lat = samples[name]
+                    stats[name] = (
+                        statistics.median(lat),
+                        percentile(lat, 0.99),
+                        len(lat) / elapsed[name],
+                    )
+                    p50, p99, rps = stats[name]
+                    print(f"{label:<48} {name:<9} {p50:>8.3f} {p99:>8.3f} {rps:>8.0f}")
+                b, a = stats["baseline"], stats["audit"]
+                print(
+                    f"{'':<48} {'ratio':<9} {a[0] / b[0]:>8.3f} {a[1] / b[1]:>8.3f} "
+                    f"{a[2] / b[2]:>8.3f}   (audit / baseline; p50 budget <= 1.10)"
+                )
+        finally:
+            for process in servers.values():
+                process.terminate()
+            for process in servers.values():
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            sink.shutdown()
+
+
+if __name__ == "__main__":
+    main()
