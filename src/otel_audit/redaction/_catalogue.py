@@ -385,6 +385,7 @@ CATALOGUE: Final[tuple[Detector, ...]] = (
         ("sk",),
         r"\bSK[0-9a-fA-F]{32}\b",
         priority=80,
+        re2_triggers=("(?:^|[^0-9a-z])sk[0-9a-f]{32}",),
     ),
     Detector(
         "sendgrid_key",  # gitleaks sendgrid-api-token
@@ -449,6 +450,7 @@ CATALOGUE: Final[tuple[Detector, ...]] = (
         groups=(1,),
         validate=lambda m: not v.non_value(m.group(1)),
         priority=75,
+        re2_triggers=("authorization[\\\"']?[ \\t]*[:=]",),
     ),
     Detector(
         "bearer_token",  # "Bearer <token>", but not "Bearer realm=…" challenges
@@ -457,6 +459,7 @@ CATALOGUE: Final[tuple[Detector, ...]] = (
         groups=(1,),
         validate=lambda m: not v.non_value(m.group(1)),
         priority=75,
+        re2_triggers=("bearer\\s+[a-z0-9\\-._~+/]{8}",),
     ),
     Detector(
         "basic_auth",  # "Basic <base64 user:password>"
@@ -465,6 +468,7 @@ CATALOGUE: Final[tuple[Detector, ...]] = (
         groups=(1,),
         validate=lambda m: v.basic_credentials(m.group(1)),
         priority=75,
+        re2_triggers=("basic\\s+[a-z0-9+/]{6}",),
     ),
     Detector(
         "cookie_header",  # "Cookie: a=b; c=d" and "Set-Cookie: …": the whole value
@@ -473,14 +477,16 @@ CATALOGUE: Final[tuple[Detector, ...]] = (
         groups=(1,),
         validate=lambda m: not v.non_value(m.group(1)),
         priority=70,
+        re2_triggers=("cookie[\\\"']?[ \\t]*:",),
     ),
     Detector(
         "url_credentials",  # detect-secrets BasicAuthDetector: scheme://user:password@host
         ("://",),
-        r"(?i)\b[a-z][a-z0-9+.\-]{1,20}://[^\s/?#@:'\"]*:([^\s/?#'\"]+)@",
+        r"(?i)\b[a-z][a-z0-9+.\-]{1,20}://[^\s/?#@:'\"]*:([^\s/'\"]+)@",
         groups=(1,),
         validate=lambda m: not v.non_value(m.group(1)),
         priority=85,
+        re2_triggers=("://[^\\s/?#@]*:[^\\s/]*@",),
     ),
     Detector(
         "url_query_secret",  # signed-URL and OAuth parameters that the pair words miss
@@ -534,6 +540,13 @@ CATALOGUE: Final[tuple[Detector, ...]] = (
         ),
         finder=credential_pairs,
         priority=65,
+        re2_triggers=(
+            (
+                "(?:passw(?:or)?d|passphrase|passcode|secret|credentials?|creds|token|key"
+                "|session(?:[_.\\-]?id)?|sessid|cookie|authorization|pwd|jwt|pin|otp|cvv2?|cvc2?"
+                "|ssn|sid)[\"'\\]\\\\]{0,3}[ \\t]{0,3}[:=]"
+            ),
+        ),
     ),
     Detector(
         "sql_password",  # CREATE/ALTER USER … IDENTIFIED BY '…' / WITH PASSWORD '…'
@@ -569,6 +582,9 @@ CATALOGUE: Final[tuple[Detector, ...]] = (
         ),
         finder=entropy_near_keyword,
         priority=40,
+        re2_triggers=(
+            "(?:passw|passphrase|secret|token|credential|key)[^\\n]{0,40}[a-z0-9+/_.\\-]{16}",
+        ),
     ),
     # --- checksum-validated and contextual PII ---------------------------------------------
     Detector(
@@ -577,6 +593,7 @@ CATALOGUE: Final[tuple[Detector, ...]] = (
         finder=card_numbers,
         action=Action.MASK,
         priority=60,
+        re2_triggers=("(?:^|[^0-9a-z])\\d(?:[ \\-]?\\d){11}",),
     ),
     Detector(
         "iban",  # ISO 13616 mod 97
@@ -584,6 +601,7 @@ CATALOGUE: Final[tuple[Detector, ...]] = (
         r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b",
         validate=lambda m: v.iban(m.group(0)),
         priority=60,
+        re2_triggers=("(?:^|[^0-9a-z])[a-z]{2}\\d\\d(?: ?[a-z0-9]){11}",),
     ),
     Detector(
         "us_ssn",  # dashed form only; bare nine digits need the "ssn" key word (pairs)
@@ -600,6 +618,7 @@ CATALOGUE: Final[tuple[Detector, ...]] = (
         validate=v.email_not_userinfo,
         action=Action.PSEUDONYMIZE,
         priority=55,
+        re2_triggers=("[a-z0-9]@[a-z0-9\\-]+\\.[a-z]",),
     ),
     Detector(
         "phone",  # only with a phone word in the same text

@@ -50,6 +50,10 @@ class Detector:
         level: ``standard`` (always) or ``strict`` (only at the strict level).
         priority: on overlapping matches, the higher one names the merged span.
         flags: ``re`` flags for ``pattern``.
+        re2_triggers: sharper triggers (regular expressions over the lower-cased text)
+            used instead of ``keywords`` when the prefilter runs on ``re2``, where a
+            shaped trigger costs no more than a literal (``password`` followed by ``=``
+            rather than ``password`` anywhere).
     """
 
     rule_id: str
@@ -62,6 +66,7 @@ class Detector:
     level: str = STANDARD
     priority: int = 50
     flags: int = 0
+    re2_triggers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +223,7 @@ class DetectorRegistry:
         triggers: list[str] = []
         trigger_index: dict[str, int] = {}
         self._by_trigger: list[list[int]] = []
+        use_re2 = prefer_re2 and _re2_available()
         for det in detectors:
             if not isinstance(det, Detector):
                 msg = f"not a Detector: {det!r}"
@@ -233,7 +239,10 @@ class DetectorRegistry:
             regex = None if det.finder is not None else re.compile(det.pattern, det.flags)
             position = len(self._compiled)
             self._compiled.append(CompiledDetector(det, regex))
-            for keyword in det.keywords:
+            keywords = det.keywords
+            if use_re2 and det.re2_triggers:
+                keywords = tuple(f"re:{t}" for t in det.re2_triggers)
+            for keyword in keywords:
                 trigger = keyword if keyword.startswith("re:") else re.escape(keyword)
                 if trigger not in trigger_index:
                     trigger_index[trigger] = len(triggers)
@@ -242,7 +251,7 @@ class DetectorRegistry:
                 self._by_trigger[trigger_index[trigger]].append(position)
         re2_triggers = [t.removeprefix("re:") for t in triggers]
         self.prefilter: _Re2Prefilter | _SrePrefilter
-        if prefer_re2 and _re2_available():
+        if use_re2:
             self.prefilter = _Re2Prefilter(re2_triggers)
         else:
             self.prefilter = _SrePrefilter(triggers)

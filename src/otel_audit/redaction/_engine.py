@@ -316,7 +316,9 @@ class RedactionEngine:
         attrs = log_record.attributes
         if attrs:
             plan = self._keys.plan
-            for key, value in attrs.items():
+            # BoundedAttributes.items() goes through a Python __getitem__ per key; its
+            # backing dict reads the same data without that (read-only use).
+            for key, value in getattr(attrs, "_dict", attrs).items():
                 verdict = plan(key)
                 if verdict is EXEMPT:
                     continue

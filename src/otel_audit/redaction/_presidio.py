@@ -43,7 +43,9 @@ _FAIL_TIME: Final = "tier2.limit.timeout"
 _FAIL_SIZE: Final = "tier2.limit.size"
 _FAIL_ERROR: Final = "tier2.error.exception"
 _NER_ENTITIES: Final = ("PERSON", "LOCATION", "NRP")
-_FOUR_DIGITS: Final = re.compile(r"\d(?:\D*\d){3}")
+# Every kept pattern recognizer needs four consecutive digits that are not part of a date
+# or time, a 26+ character token (crypto addresses) or an Italian fiscal code prefix.
+_TRIGGER: Final = re.compile(r"(?<![\d\-:.])\d{4,}(?![\d\-:])|\b[A-Za-z0-9]{26,}\b|[A-Za-z]{6}\d\d")
 
 # Recognizers kept: checksum-validated or distinctive. Left out as noisy on log lines:
 # date, URL, UUID, IP, phone, driver licences, passports, bank numbers, Aadhaar (matched
@@ -165,8 +167,8 @@ class PresidioRedactingExporter(LogRecordExporter):
             return placeholder(_FAIL_TIME), {_FAIL_TIME: 1}
         if len(text) > _MAX_CHARS:
             return placeholder(_FAIL_SIZE), {_FAIL_SIZE: 1}
-        if not self._ner and _FOUR_DIGITS.search(text) is None:
-            return text, {}  # every kept pattern recognizer needs at least four digits
+        if not self._ner and _TRIGGER.search(text) is None:
+            return text, {}
         results = self._analyzer.analyze(
             text=text, language="en", entities=self._entities, score_threshold=_THRESHOLD
         )
