@@ -162,6 +162,13 @@ def to_otlp_json(request: ExportLogsServiceRequest) -> dict[str, Any]:
     return obj
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Injected connection faults raise in the handler; that is the point."""
+
+
 class HttpReceiver(_ReceiverBase):
     """An OTLP/HTTP protobuf receiver; ``port=0`` picks a free one."""
 
@@ -219,7 +226,7 @@ class HttpReceiver(_ReceiverBase):
                 self.end_headers()
                 self.wfile.write(body)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server = _QuietServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         self.endpoint = f"http://127.0.0.1:{self.port}/v1/logs"
