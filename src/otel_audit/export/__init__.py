@@ -25,6 +25,7 @@ from otel_audit.export._otlp import (
     OTLPHttpLogExporter,
     exporter_from_env,
 )
+from otel_audit.export._verify import Finding, VerifyReport, verify_files
 
 __all__ = [
     "CountingBatchLogRecordProcessor",
@@ -34,12 +35,15 @@ __all__ = [
     "DurableLogRecordProcessor",
     "EncodedLogExporter",
     "ExportOutcome",
+    "Finding",
     "IntegrityChain",
     "LastResort",
     "NoOpDeliveryMetrics",
     "OTLPGrpcLogExporter",
     "OTLPHttpLogExporter",
     "OTelDeliveryMetrics",
+    "VerifyReport",
     "exporter_from_env",
     "is_security_event",
+    "verify_files",
 ]
