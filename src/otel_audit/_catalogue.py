@@ -251,6 +251,9 @@ _BUILTIN: tuple[EventType, ...] = (
               ("process",), ("start",), O.APPLICATION_LIFECYCLE, 3),
     EventType("service.stopped", C.SERVICE, "The service stopped.", INFO, S,
               ("process",), ("end",), O.APPLICATION_LIFECYCLE, 4),
+    EventType("service.server_error", C.SERVICE,
+              "A security-sensitive route answered with a server error (5xx).", ERROR, F,
+              ("web",), ("error",), O.API_ACTIVITY, 99),
     # --- alerts raised by the in-process detections -----------------------------------
     EventType("alert.brute_force", C.ALERT,
               "Repeated authentication failures for one account or from one address.", ERROR, U,

@@ -11,7 +11,6 @@ the per-request work is a few dictionary look-ups.
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import ipaddress
 import re
@@ -20,11 +19,8 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any, Final, TypeVar
 
-from opentelemetry._logs import SeverityNumber
-
 from otel_audit import semconv
 from otel_audit._api import security_event
-from otel_audit._catalogue import CATALOGUE, Category, OCSFClass, Outcome, register_event_type
 from otel_audit._context import Actor, RequestContext, to_actor
 from otel_audit._processor import ProcessorStats
 from otel_audit._settings import AuditSettings, HttpEvent
@@ -34,21 +30,6 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 SERVER_ERROR_EVENT: Final = "service.server_error"
 """The automatic event for a 5xx answer on a security-sensitive route."""
-
-# The core catalogue has no "a sensitive request failed" type; register ours once so the
-# event is classified (category, OCSF API Activity) like every catalogue event.
-if CATALOGUE.get(SERVER_ERROR_EVENT) is None:
-    with contextlib.suppress(ValueError):  # registered concurrently by another import
-        register_event_type(
-            SERVER_ERROR_EVENT,
-            category=Category.SERVICE,
-            description="A security-sensitive route answered with a server error (5xx).",
-            severity=SeverityNumber.ERROR,
-            outcome=Outcome.FAILURE,
-            ecs_category=("web",),
-            ecs_type=("error",),
-            ocsf_class=OCSFClass.API_ACTIVITY,
-        )
 
 # A request id we accept from a client: short and free of anything that could forge log
 # lines or smuggle markup. Anything else is replaced by a generated id.
