@@ -18,11 +18,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry._logs import get_logger_provider, set_logger_provider
-from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor, ReadWriteLogRecord
+from opentelemetry.sdk._logs import (
+    LoggerProvider,
+    LogRecordProcessor,
+    ReadableLogRecord,
+    ReadWriteLogRecord,
+)
 from opentelemetry.sdk._logs.export import (
     BatchLogRecordProcessor,
     ConsoleLogRecordExporter,
     LogRecordExporter,
+    LogRecordExportResult,
     SimpleLogRecordProcessor,
 )
 from opentelemetry.sdk.resources import Resource
@@ -99,17 +105,58 @@ def _tier2(exporter: LogRecordExporter, settings: AuditSettings) -> LogRecordExp
         return exporter
     from otel_audit.redaction import PresidioRedactingExporter  # noqa: PLC0415  # optional
 
-    return PresidioRedactingExporter(exporter, settings)
+    wrapped: LogRecordExporter = PresidioRedactingExporter(exporter, settings)
+    return wrapped
+
+
+class _Discard(LogRecordExporter):
+    """Inner exporter of the tier-2 hook: the durable path sends the records itself."""
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:  # noqa: ARG002
+        return LogRecordExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        """Nothing to release."""
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:  # noqa: ARG002  # interface
+        """Nothing buffered."""
+        return True
+
+
+def _tier2_hook(
+    settings: AuditSettings,
+) -> Callable[[Sequence[ReadableLogRecord]], None] | None:
+    """
+    Tier-2 redaction as the durable path's ``pre_export`` step.
+
+    It runs on the export thread before the integrity chain and the spool, so the chain
+    covers the fully redacted record and no PII that tier 2 finds is written to disk.
+    """
+    if settings.redaction_tier2 == "off":
+        return None
+    redacting = _tier2(_Discard(), settings)
+
+    def hook(batch: Sequence[ReadableLogRecord]) -> None:
+        redacting.export(batch)  # redacts in place; _Discard sends nothing
+
+    return hook
 
 
 def build_export_processors(
-    settings: AuditSettings, factories: Mapping[str, Callable[[], LogRecordExporter]]
+    settings: AuditSettings,
+    factories: Mapping[str, Callable[[], LogRecordExporter]],
+    *,
+    from_environment: bool = False,
 ) -> list[LogRecordProcessor]:
-    """The exporting processors, in order, for each configured exporter.
+    """
+    The exporting processors, in order, for each configured exporter.
 
     Security events go through the durable processor (or the SDK batch processor when
     ``OTEL_PYTHON_AUDIT_DELIVERY=batch``); ordinary records through the SDK batch
-    processor with every drop counted. Each path gets its own exporter instance.
+    processor with every drop counted. Each path gets its own exporter instance. For
+    ``OTEL_LOGS_EXPORTER=otlp`` the durable path uses its own OTLP sender built from the
+    same ``OTEL_EXPORTER_OTLP_*`` variables, because it needs the server's answer
+    (Retry-After, partial success) that the SDK exporter does not expose.
     """
     processors: list[LogRecordProcessor] = []
     for factory in factories.values():
@@ -123,9 +170,16 @@ def build_export_processors(
                 DurableLogRecordProcessor,
             )
 
-            processors.append(DurableLogRecordProcessor.from_settings(probe, settings))
             processors.append(
-                _Select(CountingBatchLogRecordProcessor(_tier2(factory(), settings)), _is_ordinary)
+                DurableLogRecordProcessor.from_settings(
+                    None if from_environment else probe,
+                    settings,
+                    pre_export=_tier2_hook(settings),
+                )
+            )
+            ordinary = factory() if from_environment else probe
+            processors.append(
+                _Select(CountingBatchLogRecordProcessor(_tier2(ordinary, settings)), _is_ordinary)
             )
         else:
             processors.append(BatchLogRecordProcessor(_tier2(probe, settings)))
@@ -207,7 +261,9 @@ def configure(
             }
         else:
             factories = exporter_factories(env)
-        processors = build_export_processors(settings, factories)
+        processors = build_export_processors(
+            settings, factories, from_environment=exporters is None
+        )
         audit = AuditProcessor(
             settings, redactor=build_redactor(settings), observers=build_observers(settings)
         )

@@ -116,3 +116,52 @@ class TestOTLPExport:
             otel_audit.configure(set_global=False)
         assert variable in str(info.value)
         assert accepted in str(info.value)
+
+
+SECRETS = (
+    "hunter2-Correct-Horse",
+    "AKIAIOSFODNN7EXAMPLE",
+    "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB",
+    "4111 1111 1111 1111",
+)
+
+
+class TestDefaultPipeline:
+    @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+    def test_defaults_redact_and_deliver(self, monkeypatch, tmp_path, protocol):
+        """Default settings (durable delivery, tier-1 redaction): no planted secret crosses."""
+        monkeypatch.setenv("OTEL_SERVICE_NAME", "payments-api")
+        monkeypatch.setenv("OTEL_PYTHON_AUDIT_SPOOL_DIR", str(tmp_path / "spool"))
+        monkeypatch.setenv("OTEL_BLRP_SCHEDULE_DELAY", "50")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+        receiver_class = OTLPHttpReceiver if protocol == "http/protobuf" else OTLPGrpcReceiver
+        with receiver_class() as receiver:
+            monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+            monkeypatch.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
+            otel_audit.configure(set_global=False)
+            otel_audit.security_event(
+                "authentication.failure",
+                actor="alice",
+                message=f"login failed password={SECRETS[0]}",
+                key=SECRETS[1],
+            )
+            try:
+                raise ValueError(f"token {SECRETS[2]} rejected for card {SECRETS[3]}")  # noqa: TRY301
+            except ValueError:
+                logging.getLogger("security").exception(
+                    "token check", extra={"otel.event.name": "authentication.token_invalid"}
+                )
+            logging.getLogger("app").warning("charging card %s", SECRETS[3])
+            otel_audit.shutdown()
+            received = receiver.wait_for(4)
+            raw = receiver.raw
+        names = [r.event_name for r in received]
+        # Two security events, one ordinary record, and the signed checkpoint written at shutdown.
+        assert sorted(names) == sorted(
+            ["authentication.failure", "authentication.token_invalid", "", "audit.checkpoint"]
+        )
+        for secret in SECRETS:
+            assert secret.encode() not in raw
+            assert secret.replace(" ", "").encode() not in raw
+        failure = next(r for r in received if r.event_name == "authentication.failure")
+        assert failure.attributes[semconv.AUDIT_REDACTION]
