@@ -15,6 +15,8 @@ from opentelemetry.sdk.resources import Resource
 from otel_audit import semconv
 from otel_audit._ids import new_event_id
 from otel_audit.export import DurableLogRecordProcessor
+from otel_audit.export._internal_log import RateLimitFilter
+from otel_audit.export._internal_log import logger as internal_logger
 
 _counter = itertools.count()
 
@@ -55,6 +57,15 @@ class Pipeline:
         """Emit ``n`` ordinary logs, which the durable path must ignore."""
         for i in range(n):
             self.logger.emit(body=f"ordinary {i}", severity_number=SeverityNumber.INFO)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limit() -> None:
+    """Each test sees its own first diagnostic; the rate limit is per process otherwise."""
+    for log_filter in internal_logger.filters:
+        if isinstance(log_filter, RateLimitFilter):
+            log_filter._last.clear()
+            log_filter._held.clear()
 
 
 @pytest.fixture(name="make_pipeline")

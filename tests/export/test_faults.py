@@ -252,6 +252,7 @@ class TestBrokenDisk:
             ids = pipe.emit(50)
             assert pipe.processor.force_flush(10_000)
             assert set(ids) <= set(receiver.event_ids())
+            assert pipe.processor.status()["spool_usable"] is False
             pipe.provider.shutdown()
         assert "Read-only file system" in capfd.readouterr().err
 

@@ -14,7 +14,7 @@ import logging
 import sys
 import threading
 import time
-from typing import Final
+from typing import Any, Final
 
 _INTERVAL_S: Final = 30.0
 
@@ -45,11 +45,26 @@ class RateLimitFilter(logging.Filter):
         return True
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time, not at import."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def _build() -> logging.Logger:
     log = logging.getLogger("otel_audit.export")
     log.propagate = False
     if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _CurrentStderrHandler()
         handler.setFormatter(logging.Formatter("otel-audit export %(levelname)s: %(message)s"))
         log.addHandler(handler)
         log.addFilter(RateLimitFilter())
