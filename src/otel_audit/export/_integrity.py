@@ -65,6 +65,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import math
 import time
@@ -124,18 +125,28 @@ def canonical_value(value: AnyValue) -> Any:  # noqa: PLR0911  # one return per 
     return {"m": pairs}
 
 
+def _first(pair: list[Any]) -> str:
+    return str(pair[0])
+
+
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def canonical_bytes(record: PbLogRecord) -> bytes:
     """``canonical`` of the module docstring, as UTF-8 bytes."""
+    return _canonical(record)[0]
+
+
+def _canonical(record: PbLogRecord) -> tuple[bytes, bool]:
+    """The canonical bytes, and whether the record already carried integrity fields."""
+    all_attrs = record.attributes
     attrs = [
-        [kv.key, canonical_value(kv.value)]
-        for kv in record.attributes
-        if not kv.key.startswith(PREFIX)
+        [kv.key, canonical_value(kv.value)] for kv in all_attrs if not kv.key.startswith(PREFIX)
     ]
-    attrs.sort(key=lambda p: (p[0], _dumps(p[1])))
+    attrs.sort(key=_first)
+    if any(a[0] == b[0] for a, b in itertools.pairwise(attrs)):  # duplicate keys: rare
+        attrs.sort(key=lambda p: (p[0], _dumps(p[1])))
     obj = {
         "v": 1,
         "time": str(record.time_unix_nano),
@@ -145,7 +156,7 @@ def canonical_bytes(record: PbLogRecord) -> bytes:
         "span": record.span_id.hex(),
         "attrs": attrs,
     }
-    return _dumps(obj).encode("utf-8", "surrogatepass")
+    return _dumps(obj).encode("utf-8", "surrogatepass"), len(attrs) != len(all_attrs)
 
 
 def chain_message(  # noqa: PLR0917  # mirrors the documented field order
@@ -163,7 +174,13 @@ def link_of(message: bytes) -> str:
 
 def sign(key: bytes, message: bytes) -> str:
     """``hmac`` of the module docstring."""
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return hmac.digest(key, message, "sha256").hex()
+
+
+def _add_str(attrs: Any, key: str, value: str) -> None:
+    kv = attrs.add()
+    kv.key = key
+    kv.value.string_value = value
 
 
 def _kv_str(key: str, value: str) -> KeyValue:
@@ -243,25 +260,25 @@ class IntegrityChain:
         return self._key is not None
 
     def _seal_one(self, record: PbLogRecord) -> None:
-        # Drop any integrity fields a caller set: only the chain writes them.
-        if any(kv.key.startswith(PREFIX) for kv in record.attributes):
+        canonical, stale = _canonical(record)
+        if stale:  # drop integrity fields a caller set: only the chain writes them
             keep = [kv for kv in record.attributes if not kv.key.startswith(PREFIX)]
             del record.attributes[:]
             record.attributes.extend(keep)
         self._seq += 1
         message = chain_message(
-            self.alg, self.key_id, self.stream, self._seq, self._head, canonical_bytes(record)
+            self.alg, self.key_id, self.stream, self._seq, self._head, canonical
         )
-        fields = [
-            _kv_str(STREAM, self.stream),
-            _kv_int(SEQ, self._seq),
-            _kv_str(PREV, self._head),
-            _kv_str(ALG, self.alg),
-        ]
+        attrs = record.attributes
+        _add_str(attrs, STREAM, self.stream)
+        kv = attrs.add()
+        kv.key = SEQ
+        kv.value.int_value = self._seq
+        _add_str(attrs, PREV, self._head)
+        _add_str(attrs, ALG, self.alg)
         if self._key is not None:
-            fields.append(_kv_str(KEY_ID, self.key_id))
-            fields.append(_kv_str(HMAC, sign(self._key, message)))
-        record.attributes.extend(fields)
+            _add_str(attrs, KEY_ID, self.key_id)
+            _add_str(attrs, HMAC, sign(self._key, message))
         self._head = link_of(message)
 
     def _checkpoint_record(self, reason: str) -> PbLogRecord:
