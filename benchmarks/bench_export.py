@@ -44,9 +44,9 @@ from opentelemetry.sdk.resources import Resource
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from otel_audit import semconv  # noqa: E402
-from otel_audit._ids import new_event_id  # noqa: E402
-from otel_audit.export import (  # noqa: E402
+from otel_audit import semconv
+from otel_audit._ids import new_event_id
+from otel_audit.export import (
     DurableLogRecordProcessor,
     IntegrityChain,
     OTLPHttpLogExporter,
@@ -69,7 +69,7 @@ def run_sink(port: int) -> None:
         def log_message(self, *args: Any) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             with lock:
                 body = str(total[0]).encode()
             self.send_response(200)
@@ -77,7 +77,7 @@ def run_sink(port: int) -> None:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             data = self.rfile.read(int(self.headers.get("content-length", "0")))
             request = ExportLogsServiceRequest.FromString(data)
             n = sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
@@ -113,7 +113,7 @@ class Sink:
                 return
 
     def count(self) -> int:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/count", timeout=5) as r:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/count", timeout=5) as r:
             return int(r.read())
 
     def stop(self) -> None:
@@ -124,7 +124,7 @@ class Sink:
 
 
 def free_port() -> int:
-    import socket  # noqa: PLC0415
+    import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -296,7 +296,7 @@ def main() -> None:
     if args.sink:
         run_sink(args.sink)
         return
-    from _harness import machine  # noqa: PLC0415
+    from _harness import machine
 
     print(machine())
     with tempfile.TemporaryDirectory() as tmp:
@@ -334,7 +334,8 @@ def main() -> None:
         print(
             f"\noutage {args.outage_seconds:.0f} s at {args.rate}/s: {out['events']:.0f} events, "
             f"RSS growth {out['rss_growth_mib']:.1f} MiB, in memory {out['queued']:.0f}, "
-            f"spool {out['spool_mib']:.1f} MiB; after recovery delivered {out['delivered_after']:.0f}, "
+            f"spool {out['spool_mib']:.1f} MiB; "
+            f"after recovery delivered {out['delivered_after']:.0f}, "
             f"dropped {out['dropped']:.0f}"
         )
 

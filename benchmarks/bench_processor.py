@@ -28,10 +28,10 @@ from opentelemetry.sdk.trace import TracerProvider
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _harness import compare, report  # noqa: E402
+from _harness import compare, report
 
-from otel_audit import AuditProcessor, AuditSettings, request_context  # noqa: E402
-from otel_audit._handler import AuditLoggingHandler  # noqa: E402
+from otel_audit import AuditProcessor, AuditSettings, request_context
+from otel_audit._handler import AuditLoggingHandler
 
 
 class Discard(LogRecordExporter):

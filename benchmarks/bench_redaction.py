@@ -13,7 +13,7 @@ Run: .venv/bin/python benchmarks/bench_redaction.py [--calls N] [--rounds N] [--
 
 from __future__ import annotations
 
-# ruff: noqa: PLC0415, ARG002, E501
+# ruff: noqa: E501
 import argparse
 import importlib.util
 import json

@@ -227,7 +227,7 @@ class AuditProcessor(LogRecordProcessor):
             return name  # already tagged upstream (e.g. replayed or an uncatalogued custom name)
         return None
 
-    def _tag(self, record: LogRecord, attrs: MutableMapping[str, Any], name: str) -> None:
+    def _tag(self, record: LogRecord, attrs: MutableMapping[str, Any], name: str) -> None:  # noqa: C901
         event_type = self._catalogue.get(name) or _uncatalogued(name)
         record.event_name = name
         attrs.pop(semconv.OTEL_EVENT_NAME, None)
