@@ -14,35 +14,22 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
 from opentelemetry.sdk._logs.export import (
     BatchLogRecordProcessor,
-    LogRecordExporter,
-    LogRecordExportResult,
 )
 from opentelemetry.sdk.trace import TracerProvider
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _harness import compare, report
+from _harness import Discard, compare, report
 
 from otel_audit import AuditProcessor, AuditSettings, request_context
 from otel_audit._handler import AuditLoggingHandler
-
-
-class Discard(LogRecordExporter):
-    def export(self, batch: Sequence[object]) -> LogRecordExportResult:
-        return LogRecordExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
 
 
 def pipeline(

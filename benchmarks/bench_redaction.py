@@ -20,7 +20,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,29 +28,16 @@ from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor, ReadWriteLogRecord
 from opentelemetry.sdk._logs.export import (
     BatchLogRecordProcessor,
-    LogRecordExporter,
-    LogRecordExportResult,
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "redaction"))
 
-from _harness import compare, machine, report
+from _harness import Discard, compare, machine, report
 from corpus import Sample, generate, score
 
 from otel_audit._settings import AuditSettings
 from otel_audit.redaction import RedactionEngine
-
-
-class Discard(LogRecordExporter):
-    def export(self, batch: Sequence[object]) -> LogRecordExportResult:
-        return LogRecordExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
 
 
 class RedactingProcessor(LogRecordProcessor):

@@ -8,8 +8,9 @@ signs records so that ``otel-audit verify`` can prove what a SIEM stored is what
 process sent.
 """
 
+from otel_audit._processor import is_security_event
 from otel_audit.export._counting import CountingBatchLogRecordProcessor
-from otel_audit.export._durable import DurableLogRecordProcessor, LastResort, is_security_event
+from otel_audit.export._durable import DurableLogRecordProcessor, LastResort
 from otel_audit.export._integrity import IntegrityChain
 from otel_audit.export._metrics import (
     DeliveryMetrics,

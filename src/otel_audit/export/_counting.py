@@ -26,7 +26,7 @@ from opentelemetry.sdk._logs.export import (
     LogRecordExportResult,
 )
 
-from otel_audit.export._durable import is_security_event
+from otel_audit._processor import is_security_event
 from otel_audit.export._metrics import DeliveryStats, NoOpDeliveryMetrics, OTelDeliveryMetrics
 
 

@@ -66,7 +66,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadW
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.resources import Resource
 
-from otel_audit import semconv
+from otel_audit._processor import is_security_event
 from otel_audit.export._codec import count_records, decode_request, sanitize_value, sanitized_record
 from otel_audit.export._integrity import IntegrityChain
 from otel_audit.export._internal_log import logger
@@ -88,12 +88,6 @@ _STATS_EVERY_S: Final = 5.0
 _BACKOFF_BASE_S: Final = 0.25
 _BACKOFF_MAX_S: Final = 30.0
 _DISK_FULL: Final = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
-
-
-def is_security_event(record: ReadWriteLogRecord) -> bool:
-    """The default ``select``: the record carries ``audit.event.name``."""
-    attrs = record.log_record.attributes
-    return bool(attrs) and semconv.AUDIT_EVENT_NAME in attrs  # type: ignore[operator]
 
 
 @dataclass(slots=True)
