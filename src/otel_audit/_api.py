@@ -8,6 +8,7 @@ logger. It never raises: an audit call must not break the action it records.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from typing import Any
 
 from opentelemetry._logs import LoggerProvider, SeverityNumber, get_logger, get_logger_provider
@@ -23,7 +24,7 @@ _LOGGER_NAME = "otel_audit"
 
 _provider_lock = threading.Lock()
 _provider: LoggerProvider | None = None
-_errors = 0
+_errors: Counter[str] = Counter()
 
 
 def _set_provider(provider: LoggerProvider | None) -> None:
@@ -32,9 +33,13 @@ def _set_provider(provider: LoggerProvider | None) -> None:
         _provider = provider
 
 
-def errors() -> int:
-    """How many ``security_event`` calls failed internally (and were swallowed)."""
-    return _errors
+def failures() -> dict[str, int]:
+    """
+    ``security_event`` calls that failed internally and were swallowed, by exception type.
+
+    A failure here means an event was lost, so it must be visible somewhere.
+    """
+    return dict(_errors)
 
 
 def security_event(
@@ -68,7 +73,6 @@ def security_event(
 
     .. versionadded:: 0.1.0
     """
-    global _errors  # noqa: PLW0603  # a plain counter; races only undercount
     try:
         event_type = CATALOGUE.get(name)
         attributes: dict[str, Any] = scope_attributes(
@@ -98,7 +102,7 @@ def security_event(
             attributes=attributes,
             event_name=name,
         )
-    except Exception:
-        _errors += 1
+    except Exception as exc:
+        _errors[type(exc).__name__] += 1
         return None
     return event_id

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from opentelemetry._logs import get_logger_provider, set_logger_provider
+from opentelemetry._logs import set_logger_provider
 from opentelemetry.sdk._logs import (
     LoggerProvider,
     LogRecordProcessor,
@@ -351,11 +351,3 @@ def report_startup_error(exc: BaseException) -> None:
     """Write a start-up failure to stderr (``opentelemetry-instrument`` swallows it)."""
     sys.stderr.write(f"otel-audit: configuration error: {exc}\n")
     sys.stderr.flush()
-
-
-def current_provider() -> LoggerProvider | None:
-    """The provider configured by :func:`configure`, or the global SDK one."""
-    if _state is not None:
-        return _state.provider
-    provider = get_logger_provider()
-    return provider if isinstance(provider, LoggerProvider) else None

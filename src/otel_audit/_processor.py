@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from time import time_ns
 from typing import Any, Final, Protocol, cast, runtime_checkable
 
@@ -345,6 +345,3 @@ def _wipe(record: LogRecord) -> None:
             record.attributes = {"otel_audit.processing_error": True}
         except Exception:  # noqa: S110  # nothing more can be done without raising
             pass
-
-
-SecurityPredicate = Callable[[ReadWriteLogRecord], bool]

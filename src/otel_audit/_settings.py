@@ -299,7 +299,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         if not name.startswith("OTEL_PYTHON_AUDIT_"):
             continue
         if name not in _PARSERS:
-            raise ConfigurationError(name, raw, sorted(KNOWN_VARIABLES))
+            # A misspelt key variable may hold key material: never echo the value.
+            raise ConfigurationError(name, "<hidden>", sorted(KNOWN_VARIABLES))
         if raw.strip() == "":
             continue  # empty means unset, as in the rest of OpenTelemetry
         attr, parse = _PARSERS[name]

@@ -46,6 +46,7 @@ AUDIT_TARGET: Final = "audit.target"
 """What the action was done to. A mapping target becomes ``audit.target.<key>``."""
 
 AUDIT_SCOPE_PREFIX: Final = "audit."
+"""Our namespace; keys under it that are not listed here are application data."""
 
 # --- who and where (OpenTelemetry semantic conventions) ---------------------------
 USER_ID: Final = "user.id"

@@ -11,12 +11,6 @@ import otel_audit
 from helpers.otlp_receiver import OTLPGrpcReceiver, OTLPHttpReceiver
 from otel_audit import semconv
 
-PIPELINE_ENV = {
-    "OTEL_PYTHON_AUDIT_DELIVERY": "batch",
-    "OTEL_PYTHON_AUDIT_REDACTION": "off",
-    "OTEL_PYTHON_AUDIT_REDACTION_ALLOW_OFF": "true",
-}
-
 
 def _emit_story() -> tuple[int, int]:
     tracer = TracerProvider().get_tracer("test")
@@ -59,27 +53,28 @@ def _check(received, trace_id: int, span_id: int) -> None:
 def _service_env(monkeypatch):
     monkeypatch.setenv("OTEL_SERVICE_NAME", "payments-api")
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=test")
-    for key, value in PIPELINE_ENV.items():
-        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("OTEL_PYTHON_AUDIT_DELIVERY", "batch")
     monkeypatch.setenv("OTEL_BLRP_SCHEDULE_DELAY", "50")
 
 
-class TestOTLPExport:
-    def test_http_protobuf(self, service_env, monkeypatch):
-        """Events reach an OTLP/HTTP receiver with name, category, outcome, trace and resource."""
-        with OTLPHttpReceiver() as receiver:
-            monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-            monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", receiver.logs_url)
-            otel_audit.configure(set_global=False)
-            trace_id, span_id = _emit_story()
-            otel_audit.shutdown()
-            _check(receiver.wait_for(3), trace_id, span_id)
+def _point_at(monkeypatch, receiver, protocol: str) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
 
-    def test_grpc(self, service_env, monkeypatch):
-        """The same story over OTLP/gRPC (the Python SDK's default protocol)."""
-        with OTLPGrpcReceiver() as receiver:
-            monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
-            monkeypatch.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
+
+RECEIVERS = {"http/protobuf": OTLPHttpReceiver, "grpc": OTLPGrpcReceiver}
+
+
+class TestOTLPExport:
+    @pytest.mark.parametrize("delivery", ["batch", "durable"])
+    @pytest.mark.parametrize("protocol", sorted(RECEIVERS))
+    def test_story_reaches_receiver(self, service_env, monkeypatch, tmp_path, protocol, delivery):
+        """Events arrive with name, category, outcome, trace, resource and request context."""
+        monkeypatch.setenv("OTEL_PYTHON_AUDIT_DELIVERY", delivery)
+        monkeypatch.setenv("OTEL_PYTHON_AUDIT_SPOOL_DIR", str(tmp_path / "spool"))
+        with RECEIVERS[protocol]() as receiver:
+            _point_at(monkeypatch, receiver, protocol)
             otel_audit.configure(set_global=False)
             trace_id, span_id = _emit_story()
             otel_audit.shutdown()
@@ -127,17 +122,14 @@ SECRETS = (
 
 
 class TestDefaultPipeline:
-    @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+    @pytest.mark.parametrize("protocol", sorted(RECEIVERS))
     def test_defaults_redact_and_deliver(self, monkeypatch, tmp_path, protocol):
         """Default settings (durable delivery, tier-1 redaction): no planted secret crosses."""
         monkeypatch.setenv("OTEL_SERVICE_NAME", "payments-api")
         monkeypatch.setenv("OTEL_PYTHON_AUDIT_SPOOL_DIR", str(tmp_path / "spool"))
         monkeypatch.setenv("OTEL_BLRP_SCHEDULE_DELAY", "50")
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
-        receiver_class = OTLPHttpReceiver if protocol == "http/protobuf" else OTLPGrpcReceiver
-        with receiver_class() as receiver:
-            monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
-            monkeypatch.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
+        with RECEIVERS[protocol]() as receiver:
+            _point_at(monkeypatch, receiver, protocol)
             otel_audit.configure(set_global=False)
             otel_audit.security_event(
                 "authentication.failure",

@@ -14,7 +14,7 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogR
 from opentelemetry.sdk.trace import TracerProvider
 
 import otel_audit
-from otel_audit import AuditProcessor, AuditSettings, semconv
+from otel_audit import AuditProcessor, AuditSettings, _api, semconv
 from otel_audit._api import _set_provider
 from otel_audit._handler import AuditLoggingHandler
 
@@ -252,6 +252,13 @@ class TestFailClosed:
         assert "hunter2" not in repr(dict(record.attributes))
         assert record.attributes[semconv.AUDIT_EVENT_NAME] == "authentication.failure"
         assert pipeline.processor.stats.snapshot()["redaction_errors"] == 1
+
+    def test_bad_api_argument_is_counted_not_raised(self, pipeline):
+        """security_event() with an unusable argument returns None and counts the loss."""
+        before = _api.failures().get("AttributeError", 0)
+        assert otel_audit.security_event("authentication.failure", severity="loud") is None
+        assert _api.failures()["AttributeError"] == before + 1
+        assert pipeline.records() == []
 
     def test_observer_failure_is_counted(self, pipeline):
         """A failing observer does not break the logging call."""
