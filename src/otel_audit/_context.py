@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from otel_audit import semconv
+from otel_audit._bounded import bound_mapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,9 @@ class RequestContext:
 
     def __post_init__(self) -> None:
         # Computed once: the processor reads it for every record of the request.
-        object.__setattr__(self, "_attributes", MappingProxyType(self._build()))
+        # Bounded once here: the processor writes these straight into the record's dict,
+        # past the SDK's own value cleaning.
+        object.__setattr__(self, "_attributes", MappingProxyType(bound_mapping(self._build())))
 
     def attributes(self) -> Mapping[str, Any]:
         """The context as semantic-convention attributes (read-only)."""
@@ -207,7 +210,9 @@ def audit_scope(
     .. versionadded:: 0.1.0
     """
     outer = _SCOPE.get() or {}
-    merged = {**outer, **scope_attributes(actor=actor, target=target, attributes=attributes)}
+    # Bounded once per scope, for the same reason as RequestContext's attributes.
+    own = bound_mapping(scope_attributes(actor=actor, target=target, attributes=attributes))
+    merged = {**outer, **own}
     frozen = MappingProxyType(merged)
     token = _SCOPE.set(frozen)
     try:

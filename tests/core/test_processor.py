@@ -290,6 +290,21 @@ class TestOddInput:
         otel_audit.security_event("data.accessed", payload=value)
         assert len(pipeline.records()) == 2
 
+    def test_odd_values_in_scope_and_request_context(self, pipeline):
+        """Scope and request-context values are bounded like extra= values."""
+        cyclic: dict[str, object] = {}
+        cyclic["self"] = cyclic
+        with (
+            otel_audit.audit_scope(payload=cyclic, blob=b"\xff\xfe"),
+            otel_audit.request_context(extra={"thing": object()}),
+        ):
+            otel_audit.security_event("data.accessed")
+        (record,) = pipeline.records()
+        attrs = dict(record.attributes)
+        assert attrs["blob"] == "\ufffd\ufffd"
+        assert "<cycle>" in repr(attrs["payload"])
+        assert attrs["thing"].startswith("<object object")
+
     def test_cycles(self, pipeline):
         """A self-referencing dict is cut, not recursed into."""
         cyclic: dict[str, object] = {"a": 1}
