@@ -18,9 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _otlp_receiver import OTLPLogsAndTracesReceiver
 
-from helpers.otlp_receiver import ReceivedLog
+from helpers.otlp_receiver import OTLPHttpReceiver, ReceivedLog
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -90,7 +89,7 @@ EXAMPLE_APPS = {
 }
 
 
-def audit_env(receiver: OTLPLogsAndTracesReceiver, tmp_path: Path, service: str) -> dict[str, str]:
+def audit_env(receiver: OTLPHttpReceiver, tmp_path: Path, service: str) -> dict[str, str]:
     """Environment variables only: this is the whole configuration of the example."""
     return {
         "PATH": os.environ["PATH"],
@@ -111,11 +110,11 @@ def audit_env(receiver: OTLPLogsAndTracesReceiver, tmp_path: Path, service: str)
 
 
 @pytest.fixture(name="served", params=sorted(EXAMPLE_APPS))
-def _served(request, tmp_path) -> Iterator[tuple[str, OTLPLogsAndTracesReceiver, Path]]:
+def _served(request, tmp_path) -> Iterator[tuple[str, OTLPHttpReceiver, Path]]:
     example = EXAMPLE_APPS[request.param]
     port = free_port()
     log_path = tmp_path / "server.log"
-    with OTLPLogsAndTracesReceiver() as receiver, log_path.open("wb") as log:
+    with OTLPHttpReceiver() as receiver, log_path.open("wb") as log:
         command = [instrument_cmd(), *(part.format(port=port) for part in example.server)]
         process = subprocess.Popen(
             command,
@@ -164,7 +163,7 @@ def test_session_reaches_the_receiver(served):
     base_url, receiver, log_path = served
     result = session.run_session(base_url)
 
-    def complete(r: OTLPLogsAndTracesReceiver) -> bool:
+    def complete(r: OTLPHttpReceiver) -> bool:
         traced = {s.trace_id for s in r.spans}
         denied = [x for x in r.logs if x.event_name == "authorization.denied"]
         return names(r.logs) >= EXPECTED_EVENTS and all(d.trace_id in traced for d in denied)
