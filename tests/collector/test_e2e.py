@@ -124,6 +124,15 @@ def run(
         yield result
 
 
+def _null_paths(value: Any, path: str = "") -> list[str]:
+    """Where a decoded OCSF object holds a null (a field the app did not send must be absent)."""
+    if value is None:
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _null_paths(v, f"{path}.{k}")]
+    return []
+
+
 def _sink_bytes(stack: SiemStack) -> dict[str, str]:
     return {
         "syslog": read_text(stack.syslog_out),
@@ -148,6 +157,7 @@ def test_syslog_sink_gets_rfc5424_with_ocsf_json(run: Run) -> None:
         ocsf = msg["msg"]
         assert ocsf["metadata"]["correlation_uid"] == emitted["trace_id"]
         assert ocsf["metadata"]["event_code"] == RECORDS[index]["name"]
+        assert not _null_paths(ocsf), _null_paths(ocsf)
     failure = messages[run.emitted[0]["event_id"]]["msg"]
     assert (failure["class_uid"], failure["category_uid"], failure["activity_id"]) == (3002, 3, 1)
     assert failure["type_uid"] == 300201
@@ -155,7 +165,8 @@ def test_syslog_sink_gets_rfc5424_with_ocsf_json(run: Run) -> None:
     assert failure["severity_id"] == 3
     assert failure["status_detail"] == "bad_password"
     assert failure["src_endpoint"]["ip"] == "203.0.113.7"
-    assert failure["actor"]["user"]["uid"] == "alice"
+    assert failure["actor"]["user"] == {"uid": "alice"}  # no user.name sent: no name key
+    assert failure["http_request"] == {"user_agent": "Mozilla/5.0 e2e", "url": {"path": "/login"}}
     assert failure["unmapped"]["event.category"] == ["authentication"]
     success = messages[run.emitted[2]["event_id"]]["msg"]
     assert (success["status_id"], success["severity_id"], success["type_uid"]) == (1, 1, 300201)
@@ -179,6 +190,7 @@ def test_hec_sink_gets_ocsf_event_and_ecs_fields(run: Run) -> None:
         assert int(body["class_uid"]) in {3002, 3003}
         assert int(body["type_uid"]) == int(body["class_uid"]) * 100 + int(body["activity_id"])
         assert record["resource"]["com.splunk.index"] == "security"
+        assert not _null_paths(body), _null_paths(body)
     failure = records[run.emitted[0]["event_id"]]
     assert failure["attributes"]["event.category"] == ["authentication"]
     assert int(failure["body"]["status_id"]) == 2
@@ -240,3 +252,13 @@ def test_second_line_redaction_protects_siem_sinks_from_a_bypassing_app(run: Run
         m["msg"]["metadata"]["uid"]: m for m in syslog_messages(run.stack.syslog_out) if m["msg"]
     }
     assert "ksha256:test1:" in json.dumps(syslog[RAW_EVENT_ID]["msg"])
+
+
+def test_record_without_timestamp_gets_the_observed_time(run: Run) -> None:
+    """The bypassing app sets no timestamp: the SIEM sinks get the collector's observed time."""
+    syslog = {
+        m["msg"]["metadata"]["uid"]: m for m in syslog_messages(run.stack.syslog_out) if m["msg"]
+    }
+    raw = syslog[RAW_EVENT_ID]
+    assert raw["msg"]["time"] > 1_700_000_000_000  # epoch ms, not 0
+    assert not raw["raw"].split(" ", 2)[1].startswith("1970")  # RFC 5424 TIMESTAMP
