@@ -39,8 +39,10 @@ class AuditLoggingHandler(LoggingHandler):
 
     def _get_attributes(self, record: logging.LogRecord) -> tuple[dict[str, Any], str | None]:
         attributes, event_name = super()._get_attributes(record)
-        if not all(is_plain(v) for v in attributes.values()):
-            attributes = bound_mapping(attributes)
+        for value in attributes.values():
+            if not is_plain(value):
+                attributes = bound_mapping(attributes)
+                break
         if event_name is not None and not isinstance(event_name, str):
             event_name = str(event_name)
         return attributes, event_name

@@ -248,7 +248,8 @@ class AuditProcessor(LogRecordProcessor):
             for key, value in defaults.items():
                 if key not in attrs:
                     attrs[key] = value
-        if not record.severity_number or record.severity_number == SeverityNumber.UNSPECIFIED:
+        severity = record.severity_number
+        if not severity or severity is SeverityNumber.UNSPECIFIED:
             record.severity_number = event_type.severity
             record.severity_text = _SEVERITY_TEXT.get(event_type.severity, "INFO")
         if not record.timestamp:
