@@ -7,16 +7,18 @@ gets ``ReadableLogRecord`` objects rebuilt by :func:`decode_request`.
 
 The SDK's encoder raises on bodies it cannot represent (sets, arbitrary objects, cycles,
 deep nesting, lone surrogates, integers beyond 64 bits) and silently drops such attribute
-values after logging a traceback. :func:`sanitize_value` makes every value encodable
-first, bounded like the redaction walker: depth, items, cycles. Unknown objects become
-``"<TypeName>"``, never their ``repr``, which could carry data tier-1 redaction never saw.
+values after logging a traceback. :func:`sanitized_record` makes every value encodable
+first, with the same walker the application side uses (:mod:`otel_audit._bounded`) under
+its export bounds: bytes stay ``bytesValue`` (redaction has already run, nothing scans
+them any more) and unknown objects become ``"<TypeName>"``, never their ``str``/``repr``,
+which could carry data tier-1 redaction never saw.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import Any
 
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -26,110 +28,27 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
 
-MAX_DEPTH: Final = 32
-MAX_ITEMS: Final = 10_000
-_INT64_MIN: Final = -(1 << 63)
-_INT64_MAX: Final = (1 << 63) - 1
-_SCALARS: Final = (str, bool, int, float, bytes)
-
-
-def _clean_str(text: str) -> str:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
-    return text
-
-
-def _scalar_ok(value: Any) -> bool:
-    if isinstance(value, str):
-        return True
-    if isinstance(value, bool):
-        return True
-    if isinstance(value, int):
-        return _INT64_MIN <= value <= _INT64_MAX
-    return isinstance(value, float | bytes)
-
-
-def needs_sanitizing(value: Any, depth: int = 0) -> bool:
-    """Cheap check: could the SDK encoder choke on (or silently drop) this value?"""
-    if value is None:
-        return False
-    if isinstance(value, _SCALARS):
-        return not _scalar_ok(value) or (isinstance(value, str) and not _utf8_ok(value))
-    if depth >= MAX_DEPTH:
-        return True
-    if isinstance(value, Mapping):
-        return len(value) > MAX_ITEMS or any(
-            not isinstance(k, str) or needs_sanitizing(v, depth + 1) for k, v in value.items()
-        )
-    if isinstance(value, Sequence):
-        return len(value) > MAX_ITEMS or any(needs_sanitizing(v, depth + 1) for v in value)
-    return True
-
-
-def _utf8_ok(text: str) -> bool:
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def sanitize_value(  # noqa: C901, PLR0911  # one branch per value shape
-    value: Any, depth: int = 0, seen: frozenset[int] = frozenset()
-) -> Any:
-    """An encodable copy of ``value``: bounded depth and size, cycles cut, types narrowed."""
-    if value is None or isinstance(value, bool | float | bytes):
-        return value
-    if isinstance(value, str):
-        return _clean_str(value)
-    if isinstance(value, int):
-        return value if _INT64_MIN <= value <= _INT64_MAX else str(value)
-    if depth >= MAX_DEPTH:
-        return "<truncated:depth>"
-    if id(value) in seen:
-        return "<cycle>"
-    inner = seen | {id(value)}
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for i, (k, v) in enumerate(value.items()):
-            if i >= MAX_ITEMS:
-                out["<truncated>"] = f"{len(value) - MAX_ITEMS} more items"
-                break
-            out[_clean_str(k) if isinstance(k, str) else f"<{type(k).__name__}>"] = sanitize_value(
-                v, depth + 1, inner
-            )
-        return out
-    if isinstance(value, Sequence | set | frozenset):
-        items = list(value)
-        cleaned = [sanitize_value(v, depth + 1, inner) for v in items[:MAX_ITEMS]]
-        if len(items) > MAX_ITEMS:
-            cleaned.append(f"<truncated:{len(items) - MAX_ITEMS} more items>")
-        return cleaned
-    return f"<{type(value).__name__}>"
+from otel_audit._bounded import EXPORT, bound_value, needs_bounding
 
 
 def sanitized_record(record: ReadableLogRecord) -> ReadableLogRecord | None:
     """A copy with encodable body and attributes, or None if nothing needed changing."""
     lr = record.log_record
     attrs = lr.attributes or {}
-    body_bad = needs_sanitizing(lr.body)
-    bad_keys = [k for k, v in attrs.items() if needs_sanitizing(v)]
+    body_bad = needs_bounding(lr.body, EXPORT)
+    bad_keys = [k for k, v in attrs.items() if needs_bounding(v, EXPORT)]
     if not body_bad and not bad_keys:
         return None
     new_attrs = dict(attrs)
     for key in bad_keys:
-        new_attrs[key] = sanitize_value(attrs[key])
+        new_attrs[key] = bound_value(attrs[key], EXPORT)
     copy = LogRecord(
         timestamp=lr.timestamp,
         observed_timestamp=lr.observed_timestamp,
         context=lr.context,
         severity_text=lr.severity_text,
         severity_number=lr.severity_number,
-        body=sanitize_value(lr.body) if body_bad else lr.body,
+        body=bound_value(lr.body, EXPORT) if body_bad else lr.body,
         attributes=new_attrs,
         event_name=lr.event_name,
     )

@@ -66,8 +66,9 @@ from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadW
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.resources import Resource
 
+from otel_audit._bounded import EXPORT, bound_value
 from otel_audit._processor import is_security_event
-from otel_audit.export._codec import count_records, decode_request, sanitize_value, sanitized_record
+from otel_audit.export._codec import count_records, decode_request, sanitized_record
 from otel_audit.export._integrity import IntegrityChain
 from otel_audit.export._internal_log import logger
 from otel_audit.export._metrics import DeliveryStats, NoOpDeliveryMetrics, OTelDeliveryMetrics
@@ -155,8 +156,8 @@ def _record_json(record: ReadableLogRecord | ReadWriteLogRecord) -> dict[str, An
         "event_name": lr.event_name,
         "trace_id": f"{lr.trace_id:032x}" if lr.trace_id else "",
         "span_id": f"{lr.span_id:016x}" if lr.span_id else "",
-        "body": sanitize_value(lr.body),
-        "attributes": sanitize_value(dict(lr.attributes or {})),
+        "body": bound_value(lr.body, EXPORT),
+        "attributes": bound_value(dict(lr.attributes or {}), EXPORT),
     }
 
 
