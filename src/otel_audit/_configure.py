@@ -22,11 +22,9 @@ from opentelemetry.sdk._logs import (
     LoggerProvider,
     LogRecordProcessor,
     ReadableLogRecord,
-    ReadWriteLogRecord,
 )
 from opentelemetry.sdk._logs.export import (
     BatchLogRecordProcessor,
-    ConsoleLogRecordExporter,
     LogRecordExporter,
     LogRecordExportResult,
     SimpleLogRecordProcessor,
@@ -36,7 +34,7 @@ from opentelemetry.sdk.resources import Resource
 from otel_audit import _api
 from otel_audit._exporters import exporter_factories
 from otel_audit._handler import AuditLoggingHandler
-from otel_audit._processor import AuditProcessor, EventObserver, Redactor, is_security_event
+from otel_audit._processor import AuditProcessor, EventObserver, Redactor
 from otel_audit._settings import AuditSettings, load_settings
 
 _lock = threading.RLock()
@@ -52,33 +50,6 @@ class _State:
 
 
 _state: _State | None = None
-
-
-class _Select(LogRecordProcessor):
-    """Pass only the records ``predicate`` accepts to ``inner`` (one delivery path each)."""
-
-    def __init__(
-        self, inner: LogRecordProcessor, predicate: Callable[[ReadWriteLogRecord], bool]
-    ) -> None:
-        self.inner = inner
-        self._predicate = predicate
-
-    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
-        try:
-            if self._predicate(log_record):
-                self.inner.on_emit(log_record)
-        except Exception:  # noqa: S110  # the inner processor counts its own losses
-            pass
-
-    def shutdown(self) -> None:
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self.inner.force_flush(timeout_millis)
-
-
-def _is_ordinary(record: ReadWriteLogRecord) -> bool:
-    return not is_security_event(record)
 
 
 def build_redactor(settings: AuditSettings) -> Redactor | None:
@@ -159,45 +130,28 @@ def build_export_processors(
     (Retry-After, partial success) that the SDK exporter does not expose.
     """
     processors: list[LogRecordProcessor] = []
-    for factory in factories.values():
-        probe = factory()
-        if isinstance(probe, ConsoleLogRecordExporter):
-            processors.append(SimpleLogRecordProcessor(probe))
-            continue
-        if settings.delivery == "durable":
+    for name, factory in factories.items():
+        if name == "console":
+            processors.append(SimpleLogRecordProcessor(factory()))
+        elif settings.delivery == "batch":
+            processors.append(BatchLogRecordProcessor(_tier2(factory(), settings)))
+        else:
             from otel_audit.export import (  # noqa: PLC0415  # avoid import cycle
                 CountingBatchLogRecordProcessor,
                 DurableLogRecordProcessor,
             )
 
+            # For OTEL_LOGS_EXPORTER=otlp the durable path builds its own sender (None).
+            exporter = None if from_environment else factory()
             processors.append(
                 DurableLogRecordProcessor.from_settings(
-                    None if from_environment else probe,
-                    settings,
-                    pre_export=_tier2_hook(settings),
+                    exporter, settings, pre_export=_tier2_hook(settings)
                 )
             )
-            ordinary = factory() if from_environment else probe
-            processors.append(
-                _Select(CountingBatchLogRecordProcessor(_tier2(ordinary, settings)), _is_ordinary)
-            )
-        else:
-            processors.append(BatchLogRecordProcessor(_tier2(probe, settings)))
+            ordinary = factory() if exporter is None else exporter
+            # CountingBatchLogRecordProcessor takes only records that are not security events.
+            processors.append(CountingBatchLogRecordProcessor(_tier2(ordinary, settings)))
     return processors
-
-
-def _resource(environ: Mapping[str, str]) -> Resource:
-    attributes: dict[str, Any] = {}
-    if environ is not os.environ:
-        # Resource.create() reads os.environ; an explicit mapping must win for tests/CLI.
-        raw = environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
-        for item in raw.split(","):
-            key, sep, value = item.partition("=")
-            if sep and key.strip():
-                attributes[key.strip()] = value.strip()
-        if environ.get("OTEL_SERVICE_NAME"):
-            attributes["service.name"] = environ["OTEL_SERVICE_NAME"]
-    return Resource.create(attributes)
 
 
 def _replace_processors(provider: LoggerProvider, processors: Sequence[LogRecordProcessor]) -> None:
@@ -268,7 +222,8 @@ def configure(
             settings, redactor=build_redactor(settings), observers=build_observers(settings)
         )
         owns = logger_provider is None
-        provider = logger_provider or LoggerProvider(resource=_resource(env))
+        # Resource.create() reads OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES (SDK detectors).
+        provider = logger_provider or LoggerProvider(resource=Resource.create())
         if replace_existing_processors:
             _replace_processors(provider, [audit, *processors])
         else:

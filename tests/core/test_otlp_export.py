@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -28,6 +31,9 @@ def _emit_story() -> tuple[int, int]:
 
 
 def _check(received, trace_id: int, span_id: int) -> None:
+    # shutdown() flushed before we looked: this is everything, and nothing arrived twice.
+    names = sorted(r.event_name for r in received if r.event_name != "audit.checkpoint")
+    assert names == ["", "authentication.failure", "authentication.success"]
     by_name = {r.event_name: r for r in received}
     failure = by_name["authentication.failure"]
     success = by_name["authentication.success"]
@@ -79,6 +85,28 @@ class TestOTLPExport:
             trace_id, span_id = _emit_story()
             otel_audit.shutdown()
             _check(receiver.wait_for(3), trace_id, span_id)
+
+    def test_console_exporter(self, tmp_path):
+        """OTEL_LOGS_EXPORTER=console prints each record once, tagged."""
+        code = (
+            "import otel_audit; otel_audit.configure();"
+            "otel_audit.security_event('authentication.failure', actor='alice');"
+            "otel_audit.shutdown()"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            env={
+                "PATH": os.environ["PATH"],
+                "HOME": str(tmp_path),
+                "OTEL_LOGS_EXPORTER": "console",
+            },
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        assert result.stdout.count('"event_name": "authentication.failure"') == 1
+        assert '"audit.event.name": "authentication.failure"' in result.stdout
 
     def test_configure_is_idempotent(self, service_env, monkeypatch):
         """A second configure() returns the same provider and adds no second handler."""
