@@ -58,7 +58,6 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from otel_audit._context import (
-    Actor,
     RequestContext,
     get_request_context,
     reset_request_context,
@@ -66,7 +65,7 @@ from otel_audit._context import (
 )
 from otel_audit._processor import ProcessorStats
 from otel_audit._settings import AuditSettings
-from otel_audit._web import WebAudit, guarded, request_id_from, resolve_settings, user_agent
+from otel_audit._web import WebAudit, guarded, resolve_settings
 
 __all__ = ["ASGIActorHook", "AuditASGIMiddleware"]
 
@@ -78,8 +77,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 ASGIActorHook = Callable[[Scope], Any]
 """Given the ASGI scope, return the actor: an Actor, a user id, a mapping, or None."""
-
-_HEADERS_OF_INTEREST = frozenset({b"forwarded", b"x-forwarded-for", b"user-agent"})
 
 
 class AuditASGIMiddleware:
@@ -106,7 +103,12 @@ class AuditASGIMiddleware:
         self.app = app
         self._web = WebAudit(resolve_settings(settings))
         self._hook = guarded(actor_hook, self._web.stats, "hook_errors")
-        self._wanted = _HEADERS_OF_INTEREST | {self._web.request_id_bytes}
+        self._request_id = self._web.request_id_header.encode("latin-1")
+        # Without a trusted proxy the forwarding headers are never believed: skip them.
+        wanted = {b"user-agent", self._request_id}
+        if self._web.resolver.trusts_any:
+            wanted |= {b"forwarded", b"x-forwarded-for"}
+        self._wanted = frozenset(wanted)
 
     @property
     def stats(self) -> ProcessorStats:
@@ -114,7 +116,6 @@ class AuditASGIMiddleware:
         return self._web.stats
 
     def _context(self, scope: Scope) -> RequestContext:
-        web = self._web
         wanted = self._wanted
         found: dict[bytes, str] = {}
         for raw_name, raw_value in scope.get("headers") or ():
@@ -125,15 +126,15 @@ class AuditASGIMiddleware:
                 found[name] = f"{found[name]}, {value}" if name in found else value
         client = scope.get("client")
         peer, port = (client[0], client[1]) if client else (None, None)
-        return RequestContext(
-            client_address=web.resolver.resolve(
-                peer, found.get(b"forwarded"), found.get(b"x-forwarded-for")
-            ),
-            client_port=port if isinstance(port, int) else None,
-            user_agent=user_agent(found.get(b"user-agent")),
-            request_id=request_id_from(found.get(web.request_id_bytes)),
+        return self._web.context(
+            peer=peer,
+            port=port if isinstance(port, int) else None,
+            forwarded=found.get(b"forwarded"),
+            x_forwarded=found.get(b"x-forwarded-for"),
+            agent=found.get(b"user-agent"),
+            request_id=found.get(self._request_id),
             method=scope.get("method"),
-            path=(scope.get("root_path", "") + scope.get("path", "")) or "/",
+            path=scope.get("root_path", "") + scope.get("path", ""),
             actor=self._hook(scope) if self._hook is not None else None,
         )
 
@@ -154,12 +155,13 @@ class AuditASGIMiddleware:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         web = self._web
-        started: list[int] = []
+        started = False
 
         async def audit_send(message: Message) -> None:
-            if message["type"] == "http.response.start" and not started:
+            nonlocal started
+            if not started and message["type"] == "http.response.start":
+                started = True
                 status = int(message.get("status", 0))
-                started.append(status)
                 if web.wants(status):
                     self._emit(scope, status, None)
             await send(message)
@@ -172,11 +174,12 @@ class AuditASGIMiddleware:
             raise
 
     def _emit(self, scope: Scope, status: int, reason: str | None) -> None:
-        ctx = get_request_context()
-        actor: Actor | None = ctx.actor if ctx is not None else None
-        if actor is None and self._hook is not None:
-            actor = self._hook(scope)
+        hook = self._hook
         route = getattr(scope.get("route"), "path", None)
         self._web.emit_for_status(
-            status, ctx, actor=actor, route=route if isinstance(route, str) else None, reason=reason
+            status,
+            get_request_context(),
+            ask_actor=None if hook is None else lambda: hook(scope),
+            route=route if isinstance(route, str) else None,
+            reason=reason,
         )

@@ -59,7 +59,6 @@ middleware into a pass-through.
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import Token
 from types import TracebackType
@@ -74,7 +73,7 @@ from otel_audit._context import (
 )
 from otel_audit._processor import ProcessorStats
 from otel_audit._settings import AuditSettings
-from otel_audit._web import WebAudit, guarded, request_id_from, resolve_settings, user_agent
+from otel_audit._web import WebAudit, guarded, resolve_settings
 from otel_audit.web_adapters import flask_login_actor
 
 __all__ = ["AuditWSGIMiddleware", "WSGIActorHook", "flask_login_actor"]
@@ -125,6 +124,9 @@ class AuditWSGIMiddleware:
         self.app = app
         self._web = WebAudit(resolve_settings(settings))
         self._hook = guarded(actor_hook, self._web.stats, "hook_errors")
+        header = self._web.request_id_header
+        self._request_id_key = "HTTP_" + header.upper().replace("-", "_")
+        self._forwarding = self._web.resolver.trusts_any
 
     @property
     def stats(self) -> ProcessorStats:
@@ -132,19 +134,17 @@ class AuditWSGIMiddleware:
         return self._web.stats
 
     def _context(self, environ: Environ) -> RequestContext:
-        web = self._web
         port = environ.get("REMOTE_PORT")
-        return RequestContext(
-            client_address=web.resolver.resolve(
-                environ.get("REMOTE_ADDR"),
-                environ.get("HTTP_FORWARDED"),
-                environ.get("HTTP_X_FORWARDED_FOR"),
-            ),
-            client_port=int(port) if isinstance(port, str) and port.isdigit() else None,
-            user_agent=user_agent(environ.get("HTTP_USER_AGENT")),
-            request_id=request_id_from(environ.get(web.request_id_environ)),
+        forwarding = self._forwarding
+        return self._web.context(
+            peer=environ.get("REMOTE_ADDR"),
+            port=int(port) if isinstance(port, str) and port.isdigit() else None,
+            forwarded=environ.get("HTTP_FORWARDED") if forwarding else None,
+            x_forwarded=environ.get("HTTP_X_FORWARDED_FOR") if forwarding else None,
+            agent=environ.get("HTTP_USER_AGENT"),
+            request_id=environ.get(self._request_id_key),
             method=environ.get("REQUEST_METHOD"),
-            path=(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")) or "/",
+            path=environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
             actor=self._hook(environ) if self._hook is not None else None,
         )
 
@@ -152,21 +152,10 @@ class AuditWSGIMiddleware:
         """Handle one request; the context stays set until the server closes the body."""
         if not self._web.enabled:
             return self.app(environ, start_response)
-        ctx = self._context(environ)
-        token = set_request_context(ctx)
-        request = _Request(self._web, self._hook, environ)
-
-        @functools.wraps(start_response)
-        def audit_start_response(
-            status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
-        ) -> Callable[[bytes], object]:
-            request.response_started(status)
-            if exc_info is None:
-                return start_response(status, headers)
-            return start_response(status, headers, exc_info)
-
+        token = set_request_context(self._context(environ))
+        request = _Request(self._web, self._hook, environ, start_response)
         try:
-            iterable = self.app(environ, audit_start_response)
+            iterable = self.app(environ, request)
         except BaseException as exc:
             request.failed(exc)
             _reset(token)
@@ -176,23 +165,47 @@ class AuditWSGIMiddleware:
 
 
 class _Request:
-    """One request's bookkeeping: which automatic events were already emitted."""
+    """
+    One request's ``start_response`` (PEP 3333) and bookkeeping.
 
-    __slots__ = ("_environ", "_hook", "_web", "emitted", "status")
+    A callable object rather than a ``functools.wraps`` closure: built for every request,
+    and the closure plus ``wraps`` cost more than the rest of the wrapper.
+    """
+
+    __slots__ = ("_environ", "_hook", "_start_response", "_web", "emitted", "status")
 
     def __init__(
-        self, web: WebAudit, hook: Callable[[Environ], Actor | None] | None, environ: Environ
+        self,
+        web: WebAudit,
+        hook: Callable[[Environ], Actor | None] | None,
+        environ: Environ,
+        start_response: StartResponse,
     ) -> None:
         self._web = web
         self._hook = hook
         self._environ = environ
+        self._start_response = start_response
         self.status: int | None = None
         self.emitted: set[int] = set()
 
-    def _actor(self, ctx: RequestContext | None) -> Actor | None:
-        if ctx is not None and ctx.actor is not None:
-            return ctx.actor
+    def __call__(
+        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
+    ) -> Callable[[bytes], object]:
+        """Note the status (and emit its event), then call the server's start_response."""
+        self.response_started(status)
+        if exc_info is None:
+            return self._start_response(status, headers)
+        return self._start_response(status, headers, exc_info)
+
+    def _ask_actor(self) -> Actor | None:
         return self._hook(self._environ) if self._hook is not None else None
+
+    def _emit(self, status: int, reason: str | None = None) -> None:
+        if status in self.emitted:  # one event per status and request
+            return
+        self.emitted.add(status)
+        ask = self._ask_actor if self._hook is not None else None
+        self._web.emit_for_status(status, get_request_context(), ask_actor=ask, reason=reason)
 
     def response_started(self, status_line: str) -> None:
         try:
@@ -200,23 +213,15 @@ class _Request:
         except (ValueError, AttributeError):
             return
         self.status = status
-        if status in self.emitted or not self._web.wants(status):
-            return
-        self.emitted.add(status)
-        ctx = get_request_context()
-        self._web.emit_for_status(status, ctx, actor=self._actor(ctx))
+        if self._web.wants(status):
+            self._emit(status)
 
     def failed(self, exc: BaseException) -> None:
         """The app raised: the server answers 500 unless a response already started."""
         if not isinstance(exc, Exception) or (self.status is not None and self.status >= 500):  # noqa: PLR2004
             return
-        if 500 in self.emitted:  # noqa: PLR2004  # one server-error event per request
-            return
-        self.emitted.add(500)
-        ctx = get_request_context()
-        self._web.emit_for_status(
-            500, ctx, actor=self._actor(ctx), reason=f"exception:{type(exc).__name__}"
-        )
+        if self._web.wants(500):  # what the server will answer
+            self._emit(500, f"exception:{type(exc).__name__}")
 
 
 def _reset(token: Token[RequestContext | None]) -> None:

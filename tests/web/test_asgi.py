@@ -213,6 +213,19 @@ class TestActorHook:
         (event,) = pipeline.events("authorization.denied")
         assert event.attributes["user.id"] == "carol"
 
+    @pytest.mark.parametrize(("status", "path"), [(200, "/x"), (500, "/public"), (404, "/admin")])
+    def test_hook_not_asked_again_without_an_event(self, pipeline, status, path):
+        """The second call at response start happens only when an event is emitted."""
+        calls: list[str] = []
+
+        def hook(scope: Any) -> Any:
+            calls.append(scope["path"])
+
+        app = AuditASGIMiddleware(status_app(status), actor_hook=hook, settings=pipeline.settings)
+        run(app, http_scope(path))
+        assert calls == [path]
+        assert pipeline.events() == []
+
 
 @pytest.mark.parametrize(
     ("status", "path", "name"),

@@ -217,6 +217,21 @@ class TestActorHook:
         assert event.attributes["user.id"] == "bob"
         assert tuple(event.attributes["user.roles"]) == ("viewer",)
 
+    @pytest.mark.parametrize(
+        ("status", "path"), [("200 OK", "/x"), ("500 Oops", "/public"), ("404 No", "/admin")]
+    )
+    def test_hook_not_asked_again_without_an_event(self, pipeline, status, path):
+        """The second call at response start happens only when an event is emitted."""
+        calls: list[str] = []
+
+        def hook(environ: Any) -> Any:
+            calls.append(environ["PATH_INFO"])
+
+        app = AuditWSGIMiddleware(status_app(status), actor_hook=hook, settings=pipeline.settings)
+        call(app, make_environ(path))
+        assert calls == [path]
+        assert pipeline.events() == []
+
 
 class TestAutomaticEvents:
     @pytest.mark.parametrize(
