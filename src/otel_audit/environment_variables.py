@@ -29,10 +29,12 @@ OTEL_PYTHON_AUDIT_REDACTION: Final = "OTEL_PYTHON_AUDIT_REDACTION"
 """
 .. envvar:: OTEL_PYTHON_AUDIT_REDACTION
 
-Tier-1 (inline) redaction level: ``standard`` (default: key names, secret formats,
-checksum-validated PII) or ``strict`` (also emails, phone numbers and high-entropy values
-near secret keywords everywhere). ``off`` is accepted only together with
-``OTEL_PYTHON_AUDIT_REDACTION_ALLOW_OFF=true``.
+Tier-1 (inline) redaction level: ``standard`` (default: sensitive key names, provider
+secret formats, credentials in URLs and free text, checksum-validated cards and IBANs,
+US SSNs, emails (pseudonymised) and phone numbers next to a phone keyword) or ``strict``
+(also international phone numbers anywhere, high-entropy strings anywhere, and broader key
+names such as bare ``key``, ``hash`` or ``signature``). ``off`` is accepted only together
+with ``OTEL_PYTHON_AUDIT_REDACTION_ALLOW_OFF=true``.
 """
 
 OTEL_PYTHON_AUDIT_REDACTION_ALLOW_OFF: Final = "OTEL_PYTHON_AUDIT_REDACTION_ALLOW_OFF"
