@@ -4,8 +4,8 @@ Everything here starts real processes: the ``otelcol-audit`` binary built by
 ``scripts/build-collector.sh`` (gateway, and a second instance with the ``splunk_hec`` receiver
 standing in for Splunk), and ``rsyslogd`` unpacked by ``scripts/install-siem-deps.sh`` with its own
 config. Ports are free loopback ports; readiness is polled with deadlines; every process is
-terminated (then killed) by :meth:`Proc.stop`. Used by ``tests/collector`` and
-``examples/collector_demo.py``; not part of the installed package.
+terminated (then killed) by :meth:`Proc.stop`. Used by ``tests/collector`` and ``examples/demo.py``;
+not part of the installed package.
 
 Run as a script (``python examples/_siem_stack.py emit``) it is the emitting *app*: it reads a JSON
 list of records from stdin, emits them through ``otel_audit`` over OTLP, and prints one JSON line
@@ -63,6 +63,8 @@ def wait_for(
     while True:
         try:
             last = predicate()
+        except StackError:
+            raise  # a process died: waiting longer cannot help
         except Exception as exc:  # a probe that fails is simply not ready yet
             last = exc
         else:
@@ -147,11 +149,6 @@ class Proc:
         )
         return self
 
-    @property
-    def running(self) -> bool:
-        """Whether the process is alive."""
-        return self.popen is not None and self.popen.poll() is None
-
     def check_alive(self) -> bool:
         """True while running; raise with the log tail if the process died."""
         if self.popen is None:
@@ -229,13 +226,13 @@ class Rsyslog:
     library_path: str | None
 
 
-def find_rsyslogd(*, install: bool = True) -> Rsyslog | None:
+def find_rsyslogd() -> Rsyslog | None:
     """Locate rsyslogd: $RSYSLOGD, the unpacked .cache copy (installing it), or PATH."""
     explicit = os.environ.get("RSYSLOGD")
     if explicit:
         return Rsyslog(Path(explicit), None, None)
     unpacked = SIEM_DEPS_ROOT / "usr" / "sbin" / "rsyslogd"
-    if not unpacked.exists() and install and shutil.which("apt-get"):
+    if not unpacked.exists() and shutil.which("apt-get"):
         subprocess.run(  # noqa: S603  # our own script
             ["/bin/bash", str(SIEM_DEPS_SCRIPT)], capture_output=True, check=False, timeout=600
         )
@@ -260,7 +257,8 @@ global(workDirectory="{workdir}")
 module(load="imtcp")
 template(name="raw" type="string" string="%rawmsg%\\n")
 ruleset(name="siem") {{
-  action(type="omfile" file="{out}" template="raw" flushOnTXEnd="on" asyncWriting="off")
+  action(type="omfile" file="{out}" template="raw" flushOnTXEnd="on" asyncWriting="off"
+         fileCreateMode="0600")
 }}
 input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="siem")
 """
@@ -282,7 +280,7 @@ class SiemStack:
     _starts: int = 0
 
     def __post_init__(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)  # sink files: owner only
         for name in ("otlp_grpc", "otlp_http", "health", "metrics", "syslog", "hec", "hec_health"):
             self.ports[name] = free_port()
         (self.workdir / "rsyslog-work").mkdir(exist_ok=True)
@@ -312,6 +310,16 @@ class SiemStack:
     def app_logs_out(self) -> Path:
         """The gateway's ordinary log backend (file exporter)."""
         return self.state_dir / "app-logs.jsonl"
+
+    @property
+    def sinks(self) -> dict[str, Path]:
+        """Every sink's file by name: the three SIEM-side sinks and the ordinary log backend."""
+        return {
+            "syslog": self.syslog_out,
+            "hec": self.hec_out,
+            "archive": self.archive_out,
+            "app-logs": self.app_logs_out,
+        }
 
     @property
     def otlp_grpc_endpoint(self) -> str:
@@ -478,6 +486,17 @@ def running_stack(
 
 
 # --- reading what the sinks received -------------------------------------------------------------
+
+
+def print_table(title: str, header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Print ``rows`` under ``header`` as an aligned plain-text table (for the demo)."""
+    cells = [tuple(str(c) for c in header), *[tuple(str(c) for c in r) for r in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    print(f"\n== {title}")
+    for n, row in enumerate(cells):
+        print("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
+        if n == 0:
+            print("  " + "  ".join("-" * w for w in widths))
 
 
 def read_text(path: Path) -> str:

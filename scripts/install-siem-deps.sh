@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the SIEM stand-ins that tests/collector and examples/collector_demo.py start on loopback.
+# Install the SIEM stand-ins that tests/collector and examples/demo.py start on loopback.
 #
 # rsyslog (Debian package) is NOT installed system-wide and never started as a service: its .deb
 # files and the few libraries it needs are downloaded with `apt-get download` and unpacked with
