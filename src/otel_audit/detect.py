@@ -112,6 +112,30 @@ class _LRU(Generic[_K, _V]):
         return len(self._data)
 
 
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """One failure-counting detection: rule id, alert name, reason, counted attribute."""
+
+    id: str
+    name: str
+    reason: str
+    key_attr: str
+
+
+_BF_ACCOUNT: Final = _Rule(
+    "brute_force.account", BRUTE_FORCE, "failures_per_account", semconv.USER_NAME
+)
+_BF_ADDRESS: Final = _Rule(
+    "brute_force.address", BRUTE_FORCE, "failures_per_address", semconv.CLIENT_ADDRESS
+)
+_STUFFING: Final = _Rule(
+    "credential_stuffing",
+    CREDENTIAL_STUFFING,
+    "distinct_accounts_per_address",
+    semconv.CLIENT_ADDRESS,
+)
+
+
 def _text(attrs: Mapping[str, Any], *keys: str) -> str | None:
     for key in keys:
         value = attrs.get(key)
@@ -273,62 +297,45 @@ class AnomalyDetector:
 
     def _on_failure(self, attrs: Mapping[str, Any], now: float) -> list[Alert]:
         alerts: list[Alert] = []
-        account = _text(attrs, semconv.USER_NAME, semconv.USER_ID)
         address = _text(attrs, semconv.CLIENT_ADDRESS)
         common: dict[str, Any] = {ALERT_WINDOW_S: self._window}
         if address is not None:
             common[semconv.CLIENT_ADDRESS] = address
+        account_key = semconv.USER_NAME if _text(attrs, semconv.USER_NAME) else semconv.USER_ID
+        account = _text(attrs, account_key)
         if account is not None:
             count = self._count(self._by_account, account, now)
-            if count is not None and self._first_alert("brute_force.account", account, now):
-                alerts.append(
-                    Alert(
-                        BRUTE_FORCE,
-                        account,
-                        "failures_per_account",
-                        {
-                            **common,
-                            ALERT_RULE: "brute_force.account",
-                            ALERT_KEY: semconv.USER_NAME,
-                            ALERT_COUNT: count,
-                        },
-                    )
-                )
+            self._fire(alerts, _BF_ACCOUNT, account, count, common, now, key_attr=account_key)
         if address is not None:
             count = self._count(self._by_address, address, now)
-            if count is not None and self._first_alert("brute_force.address", address, now):
-                alerts.append(
-                    Alert(
-                        BRUTE_FORCE,
-                        address,
-                        "failures_per_address",
-                        {
-                            **common,
-                            ALERT_RULE: "brute_force.address",
-                            ALERT_KEY: semconv.CLIENT_ADDRESS,
-                            ALERT_COUNT: count,
-                        },
-                    )
-                )
+            self._fire(alerts, _BF_ADDRESS, address, count, common, now)
             if account is not None:
                 distinct = self._distinct_accounts(address, account, now)
-                if distinct >= self._stuff and self._first_alert(
-                    "credential_stuffing", address, now
-                ):
-                    alerts.append(
-                        Alert(
-                            CREDENTIAL_STUFFING,
-                            address,
-                            "distinct_accounts_per_address",
-                            {
-                                **common,
-                                ALERT_RULE: "credential_stuffing",
-                                ALERT_KEY: semconv.CLIENT_ADDRESS,
-                                ALERT_COUNT: distinct,
-                            },
-                        )
-                    )
+                reached = distinct if distinct >= self._stuff else None
+                self._fire(alerts, _STUFFING, address, reached, common, now)
         return alerts
+
+    def _fire(  # noqa: PLR0917  # internal; one call site per rule
+        self,
+        alerts: list[Alert],
+        rule: _Rule,
+        key: str,
+        count: int | None,
+        common: Mapping[str, Any],
+        now: float,
+        *,
+        key_attr: str | None = None,
+    ) -> None:
+        """Append ``rule``'s alert for ``key`` if ``count`` reached it, once per window."""
+        if count is None or not self._first_alert(rule.id, key, now):
+            return
+        details = {
+            **common,
+            ALERT_RULE: rule.id,
+            ALERT_KEY: key_attr or rule.key_attr,
+            ALERT_COUNT: count,
+        }
+        alerts.append(Alert(rule.name, key, rule.reason, details))
 
     def _distinct_accounts(self, address: str, account: str, now: float) -> int:
         seen = self._accounts_by_address.get_or_create(address, OrderedDict)

@@ -107,6 +107,15 @@ class TestBruteForce:
             d.observe(record("authentication.success", **{"user.name": "alice"}))
         assert alerts == []
 
+    @pytest.mark.parametrize("attribute", ["user.name", "user.id"])
+    def test_alert_names_the_attribute_it_counted(self, clock, alerts, attribute):
+        """An account known only by user.id is counted and named as user.id."""
+        d = detector(clock, alerts)
+        for _ in range(3):
+            d.observe(record("authentication.failure", **{attribute: "u-7"}))
+        (alert,) = alerts
+        assert (alert.target, alert.details["audit.alert.key"]) == ("u-7", attribute)
+
 
 def test_credential_stuffing(clock, alerts):
     """Distinct failing accounts from one address raise a stuffing alert."""
