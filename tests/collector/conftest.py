@@ -1,13 +1,25 @@
-"""Fixtures for the collector tests: the built otelcol-audit binary and rsyslogd."""
+"""
+Fixtures for the collector tests: the built otelcol-audit binary and rsyslogd.
+
+The process helpers live in ``examples/_siem_stack.py`` (the demo uses the same ones) and
+outside the installed package; this conftest puts ``examples/`` on ``sys.path`` so the test
+modules import them as ``_siem_stack``.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
-from _procs import Rsyslog, build_collector, find_rsyslogd, go_available
 
-_CACHED = Path(__file__).resolve().parents[2] / ".cache" / "otelcol" / "dist" / "otelcol-audit"
+_ROOT = Path(__file__).resolve().parents[2]
+if str(_ROOT / "examples") not in sys.path:
+    sys.path.insert(0, str(_ROOT / "examples"))
+
+from _siem_stack import Rsyslog, build_collector, find_rsyslogd, go_available  # noqa: E402
+
+_CACHED = _ROOT / ".cache" / "otelcol" / "dist" / "otelcol-audit"
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _procs import (
+from _siem_stack import (
+    TEST_HASH_KEY,
     Rsyslog,
     SiemStack,
     otlp_json_records,
@@ -134,12 +135,7 @@ def _null_paths(value: Any, path: str = "") -> list[str]:
 
 
 def _sink_bytes(stack: SiemStack) -> dict[str, str]:
-    return {
-        "syslog": read_text(stack.syslog_out),
-        "hec": read_text(stack.hec_out),
-        "archive": read_text(stack.archive_out),
-        "app-logs": read_text(stack.app_logs_out),
-    }
+    return {name: read_text(path) for name, path in stack.sinks.items()}
 
 
 def test_syslog_sink_gets_rfc5424_with_ocsf_json(run: Run) -> None:
@@ -234,6 +230,23 @@ def test_no_planted_secret_in_any_sink(run: Run) -> None:
         assert data, f"{name} sink is empty"
         for secret in PLANTED:
             assert secret not in data, f"{secret!r} leaked into {name}"
+    # not vacuous: the attributes that carried the secrets did reach the sinks, redacted
+    archive = {r["attributes"]["event.id"]: r for r in otlp_json_records(run.stack.archive_out)}
+    failure = archive[run.emitted[0]["event_id"]]["attributes"]
+    assert failure["password"]
+    assert failure["note"].startswith("retried with key ")
+    denied = archive[run.emitted[4]["event_id"]]["attributes"]
+    assert denied["authorization"]
+    apps = {r["body"]: r for r in otlp_json_records(run.stack.app_logs_out)}
+    assert apps["cache warm-up finished"]["attributes"]["authorization"]
+
+
+def test_hash_key_appears_in_no_sink_and_no_process_log(run: Run) -> None:
+    """The gateway's keyed-hash key is used on every SIEM record but written nowhere."""
+    logs = {p.name: read_text(p) for p in run.stack.workdir.glob("*.log")}
+    assert "gateway-1.log" in logs
+    for name, data in {**_sink_bytes(run.stack), **logs}.items():
+        assert TEST_HASH_KEY not in data, name
 
 
 def test_second_line_redaction_protects_siem_sinks_from_a_bypassing_app(run: Run) -> None:

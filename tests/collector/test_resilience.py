@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _procs import (
+from _siem_stack import (
     Rsyslog,
     SiemStack,
     http_status,
@@ -42,12 +44,31 @@ def _syslog_ids(stack: SiemStack) -> Counter[str]:
     )
 
 
-def _archive_ids(stack: SiemStack) -> set[str]:
-    return {r["attributes"]["event.id"] for r in otlp_json_records(stack.archive_out)}
+def _metric(stack: SiemStack, name: str, **labels: str) -> float:
+    return metric_sum(http_text(stack.metrics_url), name, **labels)
 
 
-def _metrics(stack: SiemStack) -> str:
-    return http_text(stack.metrics_url)
+def _syslog_backlog(stack: SiemStack) -> float:
+    """Log records in syslog/siem's persistent queue (sizer: items)."""
+    return _metric(stack, "otelcol_exporter_queue_size", exporter=SYSLOG_EXPORTER)
+
+
+@contextmanager
+def _syslog_down(
+    binary: Path, rsyslog: Rsyslog, workdir: Path, count: int
+) -> Iterator[tuple[SiemStack, set[str]]]:
+    """Gateway and HEC stand-in up, rsyslog NOT running; ``count`` events queued for syslog."""
+    stack = SiemStack(binary, rsyslog, workdir)
+    try:
+        stack.start_hec()
+        stack.start_gateway()
+        ids = {e["event_id"] for e in stack.emit(_events(count, workdir.name))}
+        assert len(ids) == count
+        wait_for(lambda: _syslog_backlog(stack) == count, timeout=30, what="syslog queue == N")
+        assert not _syslog_ids(stack)
+        yield stack, ids
+    finally:
+        stack.stop_all()
 
 
 def test_queued_events_survive_kill9_and_arrive_once(
@@ -55,48 +76,25 @@ def test_queued_events_survive_kill9_and_arrive_once(
 ) -> None:
     """With rsyslog down, N events queued on disk survive kill -9 and arrive once after restart."""
     count = 25
-    stack = SiemStack(collector_binary, rsyslog, tmp_path)
-    try:
-        stack.start_hec()
-        stack.start_gateway()  # rsyslog is NOT running: the syslog exporter cannot deliver
-        emitted = stack.emit(_events(count, "kill9"))
-        ids = {e["event_id"] for e in emitted}
-        assert len(ids) == count
-        # the gateway acknowledged them: they are in the archive, and queued for syslog
-        wait_for(lambda: ids <= _archive_ids(stack), timeout=30, what="archive has all N")
-        wait_for(
-            lambda: (
-                metric_sum(_metrics(stack), "otelcol_exporter_queue_size", exporter=SYSLOG_EXPORTER)
-                >= 1
-            ),
-            timeout=30,
-            what="syslog queue holds the events",
-        )
-        assert not _syslog_ids(stack)
+    with _syslog_down(collector_binary, rsyslog, tmp_path, count) as (stack, ids):
         assert stack.gateway is not None
         stack.gateway.kill9()
 
         stack.start_gateway()
+        # the restarted gateway found all N in its file_storage queue (the app is gone)
+        wait_for(lambda: _syslog_backlog(stack) == count, timeout=30, what="queue reloaded")
         stack.start_syslog()
         wait_for(
             lambda: ids <= set(_syslog_ids(stack)), timeout=90, what="all N delivered to rsyslog"
         )
-        wait_for(
-            lambda: (
-                metric_sum(_metrics(stack), "otelcol_exporter_queue_size", exporter=SYSLOG_EXPORTER)
-                == 0
-            ),
-            timeout=30,
-            what="syslog queue drained",
-        )
+        wait_for(lambda: _syslog_backlog(stack) == 0, timeout=30, what="syslog queue drained")
         delivered = _syslog_ids(stack)
         assert set(delivered) == ids
-        # at-least-once: a batch in flight at the kill may be sent twice; event.id identifies it
+        # at-least-once: a batch in flight at the kill could be sent twice (event.id identifies
+        # it); here nothing was in flight (rsyslog was down), so every event arrives exactly once
         duplicates = {k: v for k, v in delivered.items() if v > 1}
         assert not duplicates, f"duplicates (identifiable by event.id): {duplicates}"
-        assert metric_sum(_metrics(stack), "otelcol_exporter_enqueue_failed_log_records") == 0
-    finally:
-        stack.stop_all()
+        assert _metric(stack, "otelcol_exporter_enqueue_failed_log_records") == 0
 
 
 def test_siem_outage_is_visible_in_metrics_while_health_stays_up(
@@ -104,26 +102,14 @@ def test_siem_outage_is_visible_in_metrics_while_health_stays_up(
 ) -> None:
     """With rsyslog down, syslog/siem's queue_size counts the backlog; health stays 200."""
     count = 10
-    stack = SiemStack(collector_binary, rsyslog, tmp_path)
-    try:
-        stack.start_hec()
-        stack.start_gateway()
-        emitted = stack.emit(_events(count, "outage"))
-        ids = {e["event_id"] for e in emitted}
+    with _syslog_down(collector_binary, rsyslog, tmp_path, count) as (stack, ids):
         # the HEC sink is unaffected by the syslog outage
         wait_for(
             lambda: ids <= {r["attributes"]["event.id"] for r in otlp_json_records(stack.hec_out)},
             timeout=30,
             what="HEC delivery during the syslog outage",
         )
-
-        def backlog() -> float:
-            return metric_sum(
-                _metrics(stack), "otelcol_exporter_queue_size", exporter=SYSLOG_EXPORTER
-            )
-
-        wait_for(lambda: backlog() == count, timeout=30, what="syslog queue_size == N records")
-        text = _metrics(stack)
+        text = http_text(stack.metrics_url)
         assert metric_sum(text, "otelcol_exporter_sent_log_records", exporter=SYSLOG_EXPORTER) == 0
         assert (
             metric_sum(text, "otelcol_exporter_sent_log_records", exporter="splunk_hec/siem")
@@ -143,13 +129,8 @@ def test_siem_outage_is_visible_in_metrics_while_health_stays_up(
 
         stack.start_syslog()
         wait_for(lambda: ids <= set(_syslog_ids(stack)), timeout=90, what="recovery after outage")
-        wait_for(lambda: backlog() == 0, timeout=30, what="syslog queue drained")
+        wait_for(lambda: _syslog_backlog(stack) == 0, timeout=30, what="syslog queue drained")
         assert (
-            metric_sum(
-                _metrics(stack), "otelcol_exporter_sent_log_records", exporter=SYSLOG_EXPORTER
-            )
-            == count
+            _metric(stack, "otelcol_exporter_sent_log_records", exporter=SYSLOG_EXPORTER) == count
         )
         assert http_status(stack.health_url) == 200
-    finally:
-        stack.stop_all()
