@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import json
+import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _receivers import HttpReceiver, free_port
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLogRecord
 
 from otel_audit.export import IntegrityChain, OTLPHttpLogExporter, verify_files
 from otel_audit.export._cli import register
+from otel_audit.export._integrity import canonical_bytes
 
 KEY = b"0123456789abcdef0123456789abcdef"
 
@@ -189,3 +195,96 @@ class TestVerifyCli:
             assert self._run(["spool", "replay", "--spool-dir", str(spool)]) == 0
             assert set(ids) <= set(receiver.event_ids())
         assert not list(spool.glob("p*/*.seg"))
+
+
+def _reference_value(value: AnyValue) -> Any:  # noqa: PLR0911  # the definition, one kind a line
+    """``V(value)`` exactly as the module docstring defines it, via ``json.dumps``."""
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "string_value":
+        return {"s": value.string_value}
+    if kind == "bool_value":
+        return {"b": value.bool_value}
+    if kind == "int_value":
+        return {"i": str(value.int_value)}
+    if kind == "double_value":
+        d = float(value.double_value)
+        return {"d": repr(d) if math.isfinite(d) else str(d)}
+    if kind == "bytes_value":
+        return {"y": base64.b64encode(value.bytes_value).decode("ascii")}
+    if kind == "array_value":
+        return {"a": [_reference_value(v) for v in value.array_value.values]}
+    pairs = [[kv.key, _reference_value(kv.value)] for kv in value.kvlist_value.values]
+    return {"m": sorted(pairs, key=lambda p: p[0])}
+
+
+def _reference_canonical(record: PbLogRecord) -> bytes:
+    def dumps(obj: Any) -> str:
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    attrs = [
+        [kv.key, _reference_value(kv.value)]
+        for kv in record.attributes
+        if not kv.key.startswith("audit.integrity.")
+    ]
+    attrs.sort(key=lambda p: (p[0], dumps(p[1])))
+    obj = {
+        "v": 1,
+        "time": str(record.time_unix_nano),
+        "sev": int(record.severity_number),
+        "body": _reference_value(record.body) if record.HasField("body") else None,
+        "trace": record.trace_id.hex(),
+        "span": record.span_id.hex(),
+        "attrs": attrs,
+    }
+    return dumps(obj).encode("utf-8", "surrogatepass")
+
+
+def _av(value: Any) -> AnyValue:  # noqa: PLR0911  # one kind a line
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    if isinstance(value, bytes):
+        return AnyValue(bytes_value=value)
+    if isinstance(value, str):
+        return AnyValue(string_value=value)
+    if isinstance(value, list):
+        return AnyValue(array_value=ArrayValue(values=[_av(v) for v in value]))
+    if isinstance(value, dict):
+        return AnyValue(kvlist_value=KeyValueList(values=_kvs(value.items())))
+    return AnyValue()
+
+
+def _kvs(items: Any) -> list[KeyValue]:
+    return [KeyValue(key=k, value=_av(v)) for k, v in items]
+
+
+class TestCanonicalForm:
+    @pytest.mark.parametrize(
+        ("body", "attrs"),
+        [
+            ("plain", [("b", 1), ("a", "x")]),
+            (None, []),
+            ({"z": 1, "a": [1.5, True, b"\x00\xff"]}, [("n", {"y": None, "x": 'é\u2028"\\'})]),
+            (float("nan"), [("inf", float("inf")), ("neg", float("-inf")), ("zero", -0.0)]),
+            ([], [("dup", "b"), ("dup", "a"), ("dup", 2), ("audit.integrity.seq", 9)]),
+            ("ünïcödé \U0001f600", [("k\u00e9y", "tab\tnl\n"), ("big", -(2**63))]),
+            ("kv", [("m", {"k": 1, "a": {"k": [None, False]}})]),
+        ],
+    )
+    def test_fast_writer_matches_the_definition(self, body, attrs):
+        """The hand-written canonical JSON equals json.dumps of the documented structure."""
+        record = PbLogRecord(
+            time_unix_nano=1_700_000_000_123_456_789,
+            severity_number=13,  # type: ignore[arg-type]  # enum value as int
+            trace_id=bytes(range(16)),
+            span_id=bytes(range(8)),
+            attributes=_kvs(attrs),
+        )
+        if body is not None:
+            record.body.CopyFrom(_av(body))
+        assert _reference_canonical(record) == canonical_bytes(record)

@@ -65,12 +65,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import itertools
-import json
 import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any, Final
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -102,35 +101,36 @@ CP_REASON: Final = "audit.checkpoint.reason"
 _SEVERITY_INFO: Final = 9
 
 
-def canonical_value(value: AnyValue) -> Any:  # noqa: PLR0911  # one return per AnyValue kind
-    """``V(value)`` of the module docstring."""
+def _q(text: str) -> str:
+    """A JSON string literal, non-ASCII kept (``json.dumps(text, ensure_ascii=False)``)."""
+    return encode_basestring(text)
+
+
+def canonical_value(value: AnyValue) -> str:  # noqa: PLR0911  # one return per AnyValue kind
+    """``V(value)`` of the module docstring, as its compact JSON text."""
     kind = value.WhichOneof("value")
-    if kind is None:
-        return None
     if kind == "string_value":
-        return {"s": value.string_value}
-    if kind == "bool_value":
-        return {"b": value.bool_value}
+        return '{"s":' + _q(value.string_value) + "}"
+    if kind is None:
+        return "null"
     if kind == "int_value":
-        return {"i": str(value.int_value)}
+        return '{"i":"%d"}' % value.int_value  # noqa: UP031  # fastest form on this hot path
+    if kind == "bool_value":
+        return '{"b":true}' if value.bool_value else '{"b":false}'
     if kind == "double_value":
         d = float(value.double_value)
-        return {"d": repr(d) if math.isfinite(d) else str(d)}
+        return '{"d":' + _q(repr(d) if math.isfinite(d) else str(d)) + "}"
     if kind == "bytes_value":
-        return {"y": base64.b64encode(value.bytes_value).decode("ascii")}
+        return '{"y":"' + base64.b64encode(value.bytes_value).decode("ascii") + '"}'
     if kind == "array_value":
-        return {"a": [canonical_value(v) for v in value.array_value.values]}
-    pairs = [[kv.key, canonical_value(kv.value)] for kv in value.kvlist_value.values]
-    pairs.sort(key=lambda p: p[0])
-    return {"m": pairs}
+        return '{"a":[' + ",".join([canonical_value(v) for v in value.array_value.values]) + "]}"
+    pairs = [(kv.key, canonical_value(kv.value)) for kv in value.kvlist_value.values]
+    pairs.sort(key=_first)  # by key only: stable for repeated keys, as the definition says
+    return '{"m":[' + ",".join(["[" + _q(k) + "," + v + "]" for k, v in pairs]) + "]}"
 
 
-def _first(pair: list[Any]) -> str:
-    return str(pair[0])
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def _first(pair: tuple[str, str]) -> str:
+    return pair[0]
 
 
 def canonical_bytes(record: PbLogRecord) -> bytes:
@@ -139,24 +139,27 @@ def canonical_bytes(record: PbLogRecord) -> bytes:
 
 
 def _canonical(record: PbLogRecord) -> tuple[bytes, bool]:
-    """The canonical bytes, and whether the record already carried integrity fields."""
-    all_attrs = record.attributes
-    attrs = [
-        [kv.key, canonical_value(kv.value)] for kv in all_attrs if not kv.key.startswith(PREFIX)
-    ]
-    attrs.sort(key=_first)
-    if any(a[0] == b[0] for a, b in itertools.pairwise(attrs)):  # duplicate keys: rare
-        attrs.sort(key=lambda p: (p[0], _dumps(p[1])))
-    obj = {
-        "v": 1,
-        "time": str(record.time_unix_nano),
-        "sev": int(record.severity_number),
-        "body": canonical_value(record.body) if record.HasField("body") else None,
-        "trace": record.trace_id.hex(),
-        "span": record.span_id.hex(),
-        "attrs": attrs,
-    }
-    return _dumps(obj).encode("utf-8", "surrogatepass"), len(attrs) != len(all_attrs)
+    """
+    The canonical bytes, and whether the record already carried integrity fields.
+
+    Written out directly rather than through ``json.dumps(sort_keys=True)`` of nested
+    dicts (a third of the chain's cost): the top-level keys are emitted in sorted order,
+    every ``V`` object has a single key, and attributes sort by ``(key, V text)``, which is
+    the definition's "by key, then by value".
+    """
+    pairs = [(kv.key, kv.value) for kv in record.attributes]
+    attrs = [(k, canonical_value(v)) for k, v in pairs if not k.startswith(PREFIX)]
+    attrs.sort()
+    body = canonical_value(record.body) if record.HasField("body") else "null"
+    text = '{"attrs":[%s],"body":%s,"sev":%d,"span":"%s","time":"%d","trace":"%s","v":1}' % (  # noqa: UP031  # see above
+        ",".join(["[" + _q(k) + "," + v + "]" for k, v in attrs]),
+        body,
+        int(record.severity_number),
+        record.span_id.hex(),
+        record.time_unix_nano,
+        record.trace_id.hex(),
+    )
+    return text.encode("utf-8", "surrogatepass"), len(attrs) != len(pairs)
 
 
 def chain_message(  # noqa: PLR0917  # mirrors the documented field order
