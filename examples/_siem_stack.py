@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -610,8 +610,10 @@ def _emit_main() -> int:
     app_logger.setLevel(logging.INFO)
     records = json.load(sys.stdin)
     for index, spec in enumerate(records):
-        with tracer.start_as_current_span(f"request-{index}") as span:
-            trace_id = format(span.get_span_context().trace_id, "032x")
+        untraced = spec.get("untraced", False)  # e.g. a background job: no active span
+        span_cm = nullcontext() if untraced else tracer.start_as_current_span(f"request-{index}")
+        with span_cm as span:
+            trace_id = "" if span is None else format(span.get_span_context().trace_id, "032x")
             if spec["kind"] == "security":
                 event_id = otel_audit.security_event(
                     spec["name"],

@@ -66,6 +66,12 @@ RECORDS: list[dict[str, Any]] = [
         "details": {"http.route": "/admin", "authorization": f"Bearer {BEARER}"},
     },
     {
+        "kind": "security",
+        "name": "authentication.logout",
+        "actor": "carol",
+        "untraced": True,  # no active span: no trace fields anywhere, not all-zero ids
+    },
+    {
         "kind": "raw_security",
         "name": "authentication.failure",
         "message": f"login failed, token {RAW_GITHUB_TOKEN}",
@@ -148,10 +154,14 @@ def test_syslog_sink_gets_rfc5424_with_ocsf_json(run: Run) -> None:
         msg = messages[emitted["event_id"]]
         assert msg["msgid"] == RECORDS[index]["name"]
         assert msg["pri_version"] in {"<86>1", "<84>1"}  # authpriv.info / authpriv.warning
-        assert f'trace_id="{emitted["trace_id"]}"' in msg["sd"]
+        if emitted["trace_id"]:
+            assert f'trace_id="{emitted["trace_id"]}"' in msg["sd"]
+        else:
+            assert "trace_id=" not in msg["sd"]
         assert f'event_id="{emitted["event_id"]}"' in msg["sd"]
         ocsf = msg["msg"]
-        assert ocsf["metadata"]["correlation_uid"] == emitted["trace_id"]
+        assert ocsf["metadata"].get("correlation_uid", "") == emitted["trace_id"]
+        assert ("trace" in ocsf) == bool(emitted["trace_id"])
         assert ocsf["metadata"]["event_code"] == RECORDS[index]["name"]
         assert not _null_paths(ocsf), _null_paths(ocsf)
     failure = messages[run.emitted[0]["event_id"]]["msg"]
@@ -178,8 +188,9 @@ def test_hec_sink_gets_ocsf_event_and_ecs_fields(run: Run) -> None:
         emitted = run.emitted[index]
         record = records[emitted["event_id"]]
         body, attrs = record["body"], record["attributes"]
-        assert attrs["trace.id"] == emitted["trace_id"]
-        assert body["metadata"]["correlation_uid"] == emitted["trace_id"]
+        assert attrs.get("trace.id", "") == emitted["trace_id"]
+        assert ("span.id" in attrs) == bool(emitted["trace_id"])
+        assert body["metadata"].get("correlation_uid", "") == emitted["trace_id"]
         assert attrs["event.kind"] == "event"
         assert attrs["event.code"] == RECORDS[index]["name"]
         assert attrs["event.outcome"] in {"success", "failure"}
