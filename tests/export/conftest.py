@@ -60,12 +60,25 @@ class Pipeline:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rate_limit() -> None:
-    """Each test sees its own first diagnostic; the rate limit is per process otherwise."""
-    for log_filter in internal_logger.filters:
-        if isinstance(log_filter, RateLimitFilter):
-            log_filter._last.clear()
-            log_filter._held.clear()
+def _no_rate_limit() -> Iterator[None]:
+    """
+    Every diagnostic reaches stderr during a test.
+
+    The rate limit is per process and per message template, so a processor left running by
+    an earlier test (in any package) that repeats the same complaint would otherwise use up
+    this test's one message and leave its stderr empty. The filter is tested on its own.
+    """
+    originals = [f for f in internal_logger.filters if isinstance(f, RateLimitFilter)]
+    for original in originals:
+        internal_logger.removeFilter(original)
+    unlimited = RateLimitFilter(interval_s=0)
+    internal_logger.addFilter(unlimited)
+    try:
+        yield
+    finally:
+        internal_logger.removeFilter(unlimited)
+        for original in originals:
+            internal_logger.addFilter(original)
 
 
 @pytest.fixture(name="make_pipeline")

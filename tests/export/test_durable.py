@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
-from _receivers import HttpReceiver, wait_until
+from _receivers import Fault, HttpReceiver, wait_until
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 
 from otel_audit import semconv
@@ -97,3 +98,28 @@ class TestCollectorDown:
             second = make_pipeline(OTLPHttpLogExporter(endpoint, timeout_s=5))
             assert wait_until(lambda: set(ids) <= set(back.event_ids()), 30)
             assert second.processor.stats["replayed"] >= 200
+
+
+class TestPrivacyOfTheSpool:
+    def test_everything_under_the_spool_is_owner_only(self, make_pipeline, tmp_path: Path):
+        """Segments, dead letters, their notes and the stats files: 0600; directories: 0700."""
+        with HttpReceiver() as receiver:
+            receiver.inject(Fault("partial", times=1, rejected=2))
+            pipe = make_pipeline(
+                OTLPHttpLogExporter(receiver.endpoint, timeout_s=5),
+                last_resort=str(tmp_path / "last-resort.jsonl"),
+            )
+            pipe.emit(10)
+            assert pipe.processor.force_flush(10_000)
+            pipe.processor._write_stats()
+            pipe.provider.shutdown()
+        root = tmp_path / "spool"
+        paths = [root, *root.rglob("*")]
+        kinds = {p.suffix for p in paths if p.is_file()}
+        assert {".seg", ".log", ".json"} <= kinds
+        loose = {
+            str(p.relative_to(tmp_path)): oct(stat.S_IMODE(p.stat().st_mode))
+            for p in paths
+            if stat.S_IMODE(p.stat().st_mode) & 0o077
+        }
+        assert loose == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -20,21 +21,48 @@ from otel_audit.export import OTLPGrpcLogExporter, OTLPHttpLogExporter
 CHILD = str(Path(__file__).with_name("_child.py"))
 
 
-@contextlib.contextmanager
-def _tmpfs(where: Path, options: str) -> Iterator[Path]:
-    """A real, small filesystem (needs mount rights; skipped otherwise)."""
+def _mount_tmpfs(where: Path, options: str) -> bool:
     where.mkdir(parents=True)
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
         capture_output=True,
         check=False,
     )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount tmpfs: {mounted.stderr.decode(errors='replace').strip()}")
+    return mounted.returncode == 0
+
+
+@contextlib.contextmanager
+def _tmpfs(where: Path, options: str) -> Iterator[Path]:
+    """A real, small filesystem (needs mount rights; skipped otherwise)."""
+    if not _mount_tmpfs(where, options):
+        pytest.skip("cannot mount tmpfs (needs mount rights)")
     try:
         yield where
     finally:
         subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+@contextlib.contextmanager
+def _read_only_dir(where: Path) -> Iterator[tuple[Path, str]]:
+    """
+    A directory this process cannot write under, and the error text that says so.
+
+    A read-only tmpfs where mounting is allowed; otherwise, when not root, a directory
+    with mode 0o500 (root ignores mode bits, so root without mount rights skips).
+    """
+    if _mount_tmpfs(where, "size=1m,ro"):
+        try:
+            yield where, os.strerror(errno.EROFS)
+        finally:
+            subprocess.run(["umount", "-l", str(where)], check=False)
+        return
+    if os.geteuid() == 0:
+        pytest.skip("root without mount rights: no way to make a directory read-only")
+    where.chmod(0o500)
+    try:
+        yield where, os.strerror(errno.EACCES)
+    finally:
+        where.chmod(0o700)
 
 
 def _dead_endpoint() -> str:
@@ -219,10 +247,12 @@ class TestBrokenDisk:
                 stats.dropped.get("spool_unavailable", 0) + stats.dropped.get("queue_full", 0) > 0
             )
         )
+        pipe.provider.shutdown()
         written = [json.loads(line) for line in last_resort.read_text().splitlines()]
-        assert written
-        assert all(r["record"]["attributes"]["event.id"] in ids for r in written)
-        assert stats["dropped"] == len(written)
+        # Nothing could be delivered or kept: every event is counted and in the last resort.
+        assert sorted(r["record"]["attributes"]["event.id"] for r in written) == sorted(ids)
+        assert stats["dropped"] == len(ids)
+        assert stats["exported"] == 0
 
     def test_disk_full_blocks_then_drops_with_deadline(self, make_pipeline, tmp_path: Path):
         """A real full filesystem (256 KiB tmpfs): block policy waits, then drops, loudly."""
@@ -237,24 +267,32 @@ class TestBrokenDisk:
                 last_resort=str(last_resort),
                 max_export_batch_size=25,
             )
-            pipe.emit(1500, padding="p" * 300)
+            ids = pipe.emit(1500, padding="p" * 300)
             stats = pipe.processor.stats
             assert wait_until(lambda: stats.dropped.get("spill_full", 0) > 0, 30)
-            assert last_resort.exists()
             pipe.provider.shutdown()
+            written = [json.loads(line) for line in last_resort.read_text().splitlines()]
+            spooled = pipe.processor.status()["spool_pending_records"]
+        # Every event is either in the (full) spool or counted and in the last resort.
+        assert {r["record"]["attributes"]["event.id"] for r in written} <= set(ids)
+        assert stats["dropped"] == len(written)
+        assert len(written) + spooled == len(ids)
 
     def test_read_only_spool_dir(self, make_pipeline, tmp_path: Path, capfd):
-        """A read-only filesystem under the spool: clear error, delivery from memory."""
-        with _tmpfs(tmp_path / "ro", "size=1m,ro") as mount, HttpReceiver() as receiver:
+        """A read-only spool directory: clear error, delivery from memory, no exception."""
+        with _read_only_dir(tmp_path / "ro") as (directory, error), HttpReceiver() as receiver:
             pipe = make_pipeline(
-                OTLPHttpLogExporter(receiver.endpoint, timeout_s=2), spool_dir=mount / "spool"
+                OTLPHttpLogExporter(receiver.endpoint, timeout_s=2), spool_dir=directory / "spool"
             )
+            err = capfd.readouterr().err
             ids = pipe.emit(50)
             assert pipe.processor.force_flush(10_000)
             assert set(ids) <= set(receiver.event_ids())
             assert pipe.processor.status()["spool_usable"] is False
+            assert pipe.processor.stats["dropped"] == 0
             pipe.provider.shutdown()
-        assert "Read-only file system" in capfd.readouterr().err
+        assert "spool directory" in err
+        assert error in err
 
     def test_spool_byte_bound_is_respected(self, make_pipeline, tmp_path: Path):
         """With the collector down, the spool never grows past spool_max_bytes (plus a segment)."""

@@ -690,10 +690,7 @@ class DurableLogRecordProcessor(LogRecordProcessor):
             if rejected:
                 # OTLP forbids retrying a partial success; keep the batch for an operator.
                 self._dead_letter(
-                    head,
-                    rejected,
-                    f"partial success: {rejected} rejected: {outcome.detail}",
-                    ack=False,
+                    head, rejected, f"partial success: {rejected} rejected: {outcome.detail}"
                 )
                 self.stats.add("rejected", rejected)
                 self.stats.add("dead_lettered", rejected)
@@ -722,8 +719,8 @@ class DurableLogRecordProcessor(LogRecordProcessor):
                     if self._mem_records < self._queue_size:
                         self._pressure = None
 
-    def _dead_letter(self, head: _Head, count: int, reason: str, *, ack: bool = True) -> None:
-        del ack  # acknowledging is the caller's job
+    def _dead_letter(self, head: _Head, count: int, reason: str) -> None:
+        """Keep ``head`` in the dead-letter area; acknowledging it is the caller's job."""
         try:
             source = str(head.entry.segment) if head.entry is not None else "memory"
             self._spool.dead_letter(head.payload, count, reason, source)

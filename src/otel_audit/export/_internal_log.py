@@ -14,6 +14,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 _INTERVAL_S: Final = 30.0
@@ -22,9 +23,12 @@ _INTERVAL_S: Final = 30.0
 class RateLimitFilter(logging.Filter):
     """Let each message template through at most once per interval."""
 
-    def __init__(self, interval_s: float = _INTERVAL_S) -> None:
+    def __init__(
+        self, interval_s: float = _INTERVAL_S, *, _clock: Callable[[], float] = time.monotonic
+    ) -> None:
         super().__init__()
         self._interval = interval_s
+        self._clock = _clock
         self._last: dict[tuple[str, int], float] = {}
         self._held: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
@@ -32,7 +36,7 @@ class RateLimitFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Pass the first occurrence in each interval, annotated with how many were held."""
         key = (str(record.msg), record.levelno)
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             last = self._last.get(key)
             if last is not None and now - last < self._interval:

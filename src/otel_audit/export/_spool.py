@@ -159,6 +159,15 @@ def _read_ack(segment: Path) -> int:
     return int(_ACK.unpack(raw)[0])
 
 
+def _append_private(path: Path, data: bytes) -> None:
+    """Append to a file only the owner can read (the spool holds security events)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
 def _try_lock(path: Path) -> int | None:
     """An fd holding an exclusive flock on ``path``, or None if another process holds it."""
     try:
@@ -535,8 +544,7 @@ class Spool:
             finally:
                 os.close(fd)
             note = {"time": time.time(), "records": count, "reason": reason[:500], "source": source}
-            with (dead / f"{name}.log").open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(note) + "\n")
+            _append_private(dead / f"{name}.log", (json.dumps(note) + "\n").encode())
             self._usage += len(data)
 
     # --- introspection ---------------------------------------------------------------
@@ -564,5 +572,7 @@ class Spool:
         directory.mkdir(exist_ok=True, mode=0o700)
         target = directory / f"{self.directory.name}.json"
         tmp = target.with_suffix(".tmp")
-        tmp.write_text(json.dumps(stats, sort_keys=True), encoding="utf-8")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(stats, sort_keys=True))
         tmp.replace(target)
