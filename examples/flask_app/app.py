@@ -64,7 +64,9 @@ def unauthorized() -> tuple[Response, int]:
 
 @app.before_request
 def remember_actor() -> None:
-    # Give every event of this request the logged-in user without passing actor= each time.
+    # Give every event of this request, the automatic ones included, the logged-in user
+    # without passing actor= each time. (This is why the middleware below needs no
+    # actor_hook: the hook would only find what this already put in the context.)
     update_request_context(actor=flask_login_actor())
 
 
@@ -171,6 +173,4 @@ def healthz() -> Any:
 
 
 # OpenTelemetry outside, otel-audit inside: every audit event lands in the server span.
-app.wsgi_app = OpenTelemetryMiddleware(  # type: ignore[method-assign]
-    AuditWSGIMiddleware(app.wsgi_app, actor_hook=flask_login_actor)
-)
+app.wsgi_app = OpenTelemetryMiddleware(AuditWSGIMiddleware(app.wsgi_app))  # type: ignore[method-assign]

@@ -203,7 +203,6 @@ class WebAudit:
     """
 
     def __init__(self, settings: AuditSettings) -> None:
-        self.settings = settings
         self.enabled = settings.enabled
         self.resolver = ClientAddressResolver(settings.trusted_proxies)
         self.request_id_header = settings.request_id_header.lower()

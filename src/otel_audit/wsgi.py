@@ -18,17 +18,21 @@ Flask::
 
     from flask import Flask
     from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
+    from otel_audit import update_request_context
     from otel_audit.wsgi import AuditWSGIMiddleware, flask_login_actor
 
     app = Flask(__name__)
-    app.wsgi_app = OpenTelemetryMiddleware(
-        AuditWSGIMiddleware(app.wsgi_app, actor_hook=flask_login_actor)
-    )
+    app.wsgi_app = OpenTelemetryMiddleware(AuditWSGIMiddleware(app.wsgi_app))
 
-``flask_login_actor`` reads ``flask_login.current_user``. Flask's request context exists
-only inside the app, so the hook finds nobody when the request starts and is asked again
-when the response starts (inside Flask's request context); events emitted by views get
-their actor from ``security_event(actor=...)`` or :func:`otel_audit.update_request_context`.
+    @app.before_request
+    def audit_actor() -> None:
+        update_request_context(actor=flask_login_actor())
+
+``flask_login_actor`` reads ``flask_login.current_user``, which exists only inside Flask's
+request context, so set it once per request from ``before_request``: every event of the
+request, the views' and the automatic ones, then carries the user. Passing it as
+``actor_hook=flask_login_actor`` instead works for the automatic events only (the hook
+finds nobody when the request starts and is asked again when an event is emitted).
 
 Django (``wsgi.py``)::
 
