@@ -58,10 +58,19 @@ def test_resolve(peer, forwarded, xff, expected):
     assert expected == RESOLVER.resolve(peer, forwarded, xff)
 
 
-def test_no_trusted_proxies_ignores_headers():
-    """Without trusted proxies the peer is always the client."""
+@pytest.mark.parametrize(
+    ("peer", "expected"),
+    [
+        ("10.0.0.1", "10.0.0.1"),
+        ("::ffff:10.0.0.1", "10.0.0.1"),
+        ("unix:/run/app.sock", "unix:/run/app.sock"),
+        (None, None),
+    ],
+)
+def test_no_trusted_proxies_ignores_headers(peer, expected):
+    """Without trusted proxies the (normalised) peer is always the client."""
     resolver = ClientAddressResolver([])
-    assert resolver.resolve("10.0.0.1", "for=1.2.3.4", "1.2.3.4") == "10.0.0.1"
+    assert expected == resolver.resolve(peer, "for=1.2.3.4", "1.2.3.4")
 
 
 def test_huge_header_is_ignored():
