@@ -273,6 +273,7 @@ class SiemStack:
     workdir: Path
     siem_exporters: str = "[splunk_hec/siem]"
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    extra_configs: list[Path] = field(default_factory=list)  # merged over gateway.yaml
     ports: dict[str, int] = field(default_factory=dict)
     gateway: Proc | None = None
     syslog: Proc | None = None
@@ -363,7 +364,11 @@ class SiemStack:
         self._starts += 1
         proc = Proc(
             "gateway",
-            [str(self.binary), f"--config={CONFIG_DIR / 'gateway.yaml'}"],
+            [
+                str(self.binary),
+                f"--config={CONFIG_DIR / 'gateway.yaml'}",
+                *(f"--config={path}" for path in self.extra_configs),
+            ],
             self.gateway_env(),
             self.workdir / f"gateway-{self._starts}.log",
         ).start()
@@ -455,14 +460,20 @@ class SiemStack:
         )
         return env
 
-    def emit(self, records: list[dict[str, Any]], timeout: float = 120.0) -> list[dict[str, Any]]:
-        """Run the emitting app in a subprocess; return one result per record."""
+    def emit(
+        self,
+        records: list[dict[str, Any]],
+        *,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 120.0,
+    ) -> list[dict[str, Any]]:
+        """Run the emitting app in a subprocess (``env`` overrides); one result per record."""
         result = subprocess.run(  # noqa: S603  # our own interpreter and script
             [sys.executable, str(Path(__file__).resolve()), "emit"],
             input=json.dumps(records),
             capture_output=True,
             text=True,
-            env=self.emitter_env(),
+            env={**self.emitter_env(), **(env or {})},
             timeout=timeout,
             check=False,
         )

@@ -124,8 +124,13 @@ def test_siem_outage_is_visible_in_metrics_while_health_stays_up(
         )
         assert metric_sum(text, "otelcol_exporter_enqueue_failed_log_records") == 0
         assert http_status(stack.health_url) == 200
-        assert stack.gateway is not None
-        assert "Exporting failed. Will retry" in stack.gateway.log_tail(200)
+        gateway = stack.gateway
+        assert gateway is not None
+        wait_for(
+            lambda: "Exporting failed. Will retry" in gateway.log_tail(200),
+            timeout=30,
+            what="the exporter's retry log line",
+        )
 
         stack.start_syslog()
         wait_for(lambda: ids <= set(_syslog_ids(stack)), timeout=90, what="recovery after outage")
