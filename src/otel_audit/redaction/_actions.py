@@ -50,11 +50,6 @@ class Renderer:
         self._key = key
         self._key_id = key_id
 
-    @property
-    def has_key(self) -> bool:
-        """Whether pseudonyms can be produced (otherwise they degrade to placeholders)."""
-        return self._key is not None
-
     def pseudonym(self, value: str) -> str | None:
         """``hmac:<key id>:<hex>`` of ``value``, or ``None`` without a key."""
         if self._key is None:

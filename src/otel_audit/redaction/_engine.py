@@ -20,9 +20,15 @@ from otel_audit.redaction._actions import Action, Renderer, placeholder
 from otel_audit.redaction._catalogue import CATALOGUE, IP_DETECTOR
 from otel_audit.redaction._detectors import STANDARD, STRICT, Detector, DetectorRegistry
 from otel_audit.redaction._keys import EXEMPT, KeyClassifier
-from otel_audit.redaction._walk import FAIL_ERROR, REMOVE, Limits, Walk, WalkContext
-
-_SMALLEST_CARD_INT: Final = 10**12
+from otel_audit.redaction._walk import (
+    FAIL_ERROR,
+    REMOVE,
+    SMALLEST_CARD_INT,
+    Limits,
+    Walk,
+    WalkContext,
+    may_be_json,
+)
 
 if TYPE_CHECKING:
     from opentelemetry._logs import LogRecord
@@ -44,12 +50,10 @@ class RedactionStats:
         self._lock = threading.Lock()
         self._redactions: dict[str, int] = {}
         self._failures: dict[str, int] = {}
-        self._records = 0
 
     def add(self, counts: Mapping[str, int], failures: Mapping[str, int]) -> None:
         """Fold one record's counts in."""
         with self._lock:
-            self._records += 1
             for rule, n in counts.items():
                 if rule not in failures:
                     self._redactions[rule] = self._redactions.get(rule, 0) + n
@@ -67,17 +71,6 @@ class RedactionStats:
         """Fail-closed replacements, by reason (``limit.depth``, ``error.exception``…)."""
         with self._lock:
             return dict(self._failures)
-
-    @property
-    def records(self) -> int:
-        """Records in which anything was replaced."""
-        with self._lock:
-            return self._records
-
-    def snapshot(self) -> dict[str, dict[str, int]]:
-        """Both counters at one instant, for metrics and ``check-config``."""
-        with self._lock:
-            return {"redactions": dict(self._redactions), "failures": dict(self._failures)}
 
 
 def merge_summary(existing: object, counts: Mapping[str, int]) -> list[str]:
@@ -104,7 +97,6 @@ class RedactionEngine:
 
     Args:
         level: ``standard``, ``strict`` or ``off`` (``off`` makes every call a no-op).
-        scope: ``all`` or ``security``; read by the processor, kept here for one source.
         mask_client_ip: pseudonymise ``client.address`` and IPv4 addresses in text.
         hmac_key: key for pseudonyms; without it they degrade to placeholders.
         hmac_key_id: written beside every pseudonym so keys can rotate.
@@ -121,7 +113,6 @@ class RedactionEngine:
         self,
         *,
         level: str = STANDARD,
-        scope: str = "all",
         mask_client_ip: bool = False,
         hmac_key: bytes | None = None,
         hmac_key_id: str = "k1",
@@ -137,7 +128,6 @@ class RedactionEngine:
             raise ValueError(msg)
         self._enabled = level != "off"
         self._level = level
-        self._scope = scope
         catalogue = list(CATALOGUE if detectors is None else detectors)
         catalogue.extend(extra_detectors)
         if mask_client_ip:
@@ -172,7 +162,6 @@ class RedactionEngine:
         """
         return cls(
             level=settings.redaction,
-            scope=settings.redaction_scope,
             mask_client_ip=settings.mask_client_ip,
             hmac_key=settings.hmac_key,
             hmac_key_id=settings.hmac_key_id,
@@ -190,11 +179,6 @@ class RedactionEngine:
     def level(self) -> str:
         """``standard``, ``strict`` or ``off``."""
         return self._level
-
-    @property
-    def scope(self) -> str:
-        """``all`` or ``security``: which records the processor should hand over."""
-        return self._scope
 
     @property
     def backend(self) -> str:
@@ -291,6 +275,12 @@ class RedactionEngine:
         """
         if not self._enabled:
             return
+        try:
+            clean = self._clean_fast(log_record)
+        except Exception:
+            clean = False  # the full walk decides, and fails closed if it must
+        if clean:
+            return
         walk = Walk(self._ctx)
         try:
             self._redact_record(log_record, walk)
@@ -327,19 +317,17 @@ class RedactionEngine:
                 if isinstance(value, str):
                     strings.append(value)
                 elif not (value is None or isinstance(value, (bool, float))) and not (
-                    isinstance(value, int) and abs(value) < _SMALLEST_CARD_INT
+                    isinstance(value, int) and abs(value) < SMALLEST_CARD_INT
                 ):
                     return False
         if not strings:
             return True
+        if any(map(may_be_json, strings)):
+            return False  # JSON in a string is walked with the key rules
         joined = "\n".join(strings)
-        if len(joined) > self._ctx.limits.max_string or "{" in joined or "[" in joined:
-            return False
-        return not self._registry.any_trigger(joined)
+        return len(joined) <= self._ctx.limits.max_string and not self._registry.any_trigger(joined)
 
     def _redact_record(self, log_record: LogRecord, walk: Walk) -> None:
-        if self._clean_fast(log_record):
-            return
         body = log_record.body
         if body is not None:
             new_body = walk.value(body, 0)

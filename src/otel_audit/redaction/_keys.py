@@ -231,10 +231,19 @@ _VALUE_WORDS: Final = frozenset(
     }
 )
 
-# Keys whose values are never touched: join keys and our own metadata.
+# Keys whose values are never touched: join keys and our own metadata. Not exempt, because
+# a secret can ride in them: url.path (reset and magic-link tokens, emails as path
+# segments, a query string logged as part of the path), user_agent.original (a header,
+# and some clients put keys in it) and event.* beyond the ECS fields we write
+# (event.original holds the raw event).
 EXEMPT_KEYS: Final = frozenset(
     {
         semconv.AUDIT_EVENT_NAME,
+        semconv.EVENT_ID,
+        semconv.EVENT_CATEGORY,
+        semconv.EVENT_TYPE,
+        semconv.EVENT_ACTION,
+        semconv.EVENT_OUTCOME,
         semconv.AUDIT_CATEGORY,
         semconv.AUDIT_OCSF_CLASS_UID,
         semconv.AUDIT_OCSF_CATEGORY_UID,
@@ -242,12 +251,9 @@ EXEMPT_KEYS: Final = frozenset(
         semconv.AUDIT_REQUEST_ID,
         semconv.AUDIT_RECORD_COUNT,
         semconv.AUDIT_REDACTION,
-        semconv.EVENT_ID,
         semconv.HTTP_ROUTE,
         semconv.HTTP_REQUEST_METHOD,
         semconv.HTTP_RESPONSE_STATUS_CODE,
-        semconv.URL_PATH,
-        semconv.USER_AGENT_ORIGINAL,
         semconv.USER_ID,
         semconv.USER_ROLES,
         semconv.CLIENT_PORT,
@@ -277,7 +283,7 @@ EXEMPT_KEYS: Final = frozenset(
         "service.name",
     }
 )
-EXEMPT_PREFIXES: Final = ("event.", "audit.integrity.", "audit.ocsf.")
+EXEMPT_PREFIXES: Final = ("audit.integrity.", "audit.ocsf.")
 # audit.* free-text fields that are scanned although they live in our namespace.
 SCANNED_AUDIT_KEYS: Final = frozenset({semconv.AUDIT_REASON})
 

@@ -37,9 +37,16 @@ FAIL_TIMEOUT: Final = "limit.timeout"
 FAIL_TYPE: Final = "error.type"
 FAIL_ERROR: Final = "error.exception"
 
-_SMALLEST_CARD_INT: Final = 10**12
+SMALLEST_CARD_INT: Final = 10**12
+"""Integers below this are too short to be card numbers and are never inspected."""
 _TAIL_BACKOFF: Final = 256
 _SHORTEST_FINDING: Final = 5  # "pin=1": nothing shorter can hold a finding
+
+
+def may_be_json(text: str) -> bool:
+    """Whether ``text`` opens like a JSON object or array (the walk then parses it)."""
+    first = text[:1]
+    return first in ("{", "[") or (first.isspace() and text.lstrip()[:1] in ("{", "["))
 
 
 class _Remove:
@@ -92,10 +99,12 @@ class Walk:
     One bounded pass over one record.
 
     ``counts`` maps rule ids (including the fail-closed ``limit.*``/``error.*`` ids) to
-    how often they fired; it feeds both the stats and the record summary.
+    how often they fired; it feeds both the stats and the record summary. ``changed`` is
+    their running total, compared before and after a container to see whether it must be
+    rebuilt.
     """
 
-    __slots__ = ("_active", "_ctx", "_deadline", "_nodes", "counts", "failures")
+    __slots__ = ("_active", "_ctx", "_deadline", "_nodes", "changed", "counts", "failures")
 
     def __init__(self, ctx: WalkContext) -> None:
         self._ctx = ctx
@@ -104,23 +113,20 @@ class Walk:
         self._active: set[int] = set()
         self.counts: dict[str, int] = {}
         self.failures: dict[str, int] = {}
+        self.changed = 0
 
     # --- bookkeeping ----------------------------------------------------------------------
 
     def hit(self, rule_id: str, n: int = 1) -> None:
         """Count ``n`` redactions by ``rule_id``."""
         self.counts[rule_id] = self.counts.get(rule_id, 0) + n
+        self.changed += n
 
     def fail(self, reason: str, marker: str | None = None) -> str:
         """Count a fail-closed replacement and return what replaces the value."""
         self.failures[reason] = self.failures.get(reason, 0) + 1
         self.hit(reason)
         return placeholder(reason) if marker is None else marker
-
-    @property
-    def changed(self) -> int:
-        """Total replacements so far; compared before/after to detect a change."""
-        return sum(self.counts.values())
 
     # --- values -----------------------------------------------------------------------------
 
@@ -166,7 +172,7 @@ class Walk:
         return self.fail(FAIL_TYPE)
 
     def _integer(self, value: int) -> Any:
-        if abs(value) >= _SMALLEST_CARD_INT and _validators.card_number(str(abs(value))):
+        if abs(value) >= SMALLEST_CARD_INT and _validators.card_number(str(abs(value))):
             registry = self._ctx.registry
             action = registry.action_for("credit_card", Action.MASK)
             self.hit("credit_card")
@@ -192,7 +198,12 @@ class Walk:
                 out[ITEMS_MARKER] = len(value) - limit
                 self.fail(FAIL_ITEMS)
                 break
-            key = raw_key if isinstance(raw_key, str) else str(self.value(raw_key, depth + 1))
+            # Keys are data too ({"<token>": "alice"}): scanned like values.
+            key = (
+                self.text(raw_key, depth + 1)
+                if isinstance(raw_key, str)
+                else str(self.value(raw_key, depth + 1))
+            )
             new = self.keyed(key, item, depth + 1)
             if new is not REMOVE:
                 out[key] = new
@@ -220,8 +231,7 @@ class Walk:
         limits = self._ctx.limits
         if len(text) > limits.max_string:
             text = self._truncate(text, limits.max_string)
-        first = text[0]
-        if first in "{[" or (first.isspace() and text.lstrip()[:1] in ("{", "[")):
+        if may_be_json(text):
             walked = self._json(text, depth)
             if walked is not None:
                 return walked
