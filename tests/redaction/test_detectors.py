@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from otel_audit.redaction import Action, RedactionEngine
+from otel_audit.redaction import _validators as v
 
 # Fake secrets assembled at run time so no scanner mistakes this file for a leak.
 GH = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
@@ -148,15 +149,6 @@ class TestNegatives:
         assert engine.redact_value(text) == text
 
 
-class TestFallbackParity:
-    @pytest.mark.parametrize(("rule", "text", "secret"), POSITIVES, ids=[p[0] for p in POSITIVES])
-    def test_pure_re_finds_the_same(self, rule, text, secret):
-        """Without google-re2 the trie prefilter triggers the same detectors."""
-        engine = RedactionEngine(prefer_re2=False, hmac_key=b"k" * 32)
-        out = engine.redact_value(text)
-        assert secret not in str(out)
-
-
 class TestActions:
     def test_card_keeps_last_four_only(self, engine):
         """The card mask keeps the last four digits and nothing else."""
@@ -196,3 +188,75 @@ class TestActions:
         assert RedactionEngine().redact_value(text) == text
         masked = RedactionEngine(mask_client_ip=True, hmac_key=b"k" * 32).redact_value(text)
         assert "203.0.113.9" not in str(masked)
+
+
+class TestValidators:
+    @pytest.mark.parametrize(
+        ("candidate", "expected"),
+        [
+            ("4111111111111111", True),  # Visa test number
+            ("4111 1111 1111 1111", True),
+            ("4111-1111-1111-1111", True),
+            ("2223000048400011", True),  # Mastercard 2-series test number
+            ("378282246310005", True),  # Amex, 15 digits
+            ("6011111111111117", True),  # Discover
+            ("4111-1111 1111-1111", False),  # two kinds of separator
+            ("4111111111111112", False),  # Luhn fails
+            ("0000000000000000", False),  # passes Luhn, one repeated digit
+            ("9111111111111111", False),  # no brand starts with 9
+            ("37828224631000", False),  # Amex prefix, wrong length
+            ("6936757501404", False),  # digit groups of a UUID
+            ("4111111111111111\u0663", False),  # non-ASCII digit
+        ],
+    )
+    def test_card_number(self, candidate, expected):
+        """Brand prefix and length, one separator kind, Luhn; nothing else passes."""
+        assert v.card_number(candidate) is expected
+
+
+# Texts where the re2 triggers once disagreed with their finders or with the keyword
+# prefilter of the pure-re fallback (a trigger narrower than its finder loses secrets).
+PARITY = [
+    ("password:\n  9fK2xLmQ8vR3tZ7wPq", "9fK2xLmQ8vR3tZ7wPq"),
+    ("the master key is 9fK2xLmQ8vR3tZ7wPq", "9fK2xLmQ8vR3tZ7wPq"),
+    ("signing_key\n= 9fK2xLmQ8vR3tZ7wPq", "9fK2xLmQ8vR3tZ7wPq"),
+    ("order A4111111111111111 paid", "4111111111111111"),
+    ("refund GB82 WEST 1234 5698 7654 32 sent", "GB82 WEST 1234 5698 7654 32"),
+]
+
+
+class TestFallbackParity:
+    @pytest.mark.parametrize(("rule", "text", "secret"), POSITIVES, ids=[p[0] for p in POSITIVES])
+    def test_pure_re_finds_the_same(self, rule, text, secret):
+        """Without google-re2 the trie prefilter triggers the same detectors."""
+        engine = RedactionEngine(prefer_re2=False, hmac_key=b"k" * 32)
+        out = engine.redact_value(text)
+        assert secret not in str(out)
+
+    @pytest.mark.parametrize(("text", "secret"), PARITY)
+    def test_both_backends_remove_it(self, text, secret):
+        """re2 triggers and re keywords wake the detector alike, and it removes the value."""
+        outputs = {
+            RedactionEngine(prefer_re2=prefer).redact_value(text) for prefer in (True, False)
+        }
+        assert len(outputs) == 1, outputs
+        assert secret not in str(outputs.pop())
+
+
+class TestNegativesThatWakeADetector:
+    @pytest.mark.parametrize(
+        ("text", "rule"),
+        [
+            ("cache miss for key user:61 span 64032766185fed92", None),
+            ("span de89370400440532013000aa ok", None),  # hex digest, IBAN-shaped start
+            ("request 39142365-6402-4f23-a5df-4c3bbc128a9c", None),  # 13 digits across groups
+            ("payment ref 4111111111111112 declined", "credit_card"),  # not Luhn
+            ("the api key id is key-0000000000000042", "high_entropy_secret"),  # not random
+        ],
+    )
+    def test_left_alone(self, text, rule):
+        """Look-alikes are left alone, including ones whose detector runs and rejects them."""
+        engine = RedactionEngine()
+        if rule is not None:
+            assert rule in engine._registry.triggered_rules(text)
+        assert engine.redact_value(text) == text

@@ -17,6 +17,7 @@ from typing import Final
 from otel_audit.redaction import _validators as v
 from otel_audit.redaction._actions import Action
 from otel_audit.redaction._detectors import STRICT, Detector, Validator
+from otel_audit.redaction._keys import KeyClassifier
 
 # A token ends at a character that cannot be part of it (gitleaks' "(?:[\x60'\"\s;]|$)").
 _END = r"(?![A-Za-z0-9_\-])"
@@ -154,7 +155,10 @@ def credential_pairs(text: str) -> Iterator[tuple[int, int]]:
 
 
 _SECRET_WORDS: Final = ("passw", "passphrase", "secret", "token", "credential", "key")
+# "key" alone is too common ("cache key"): it counts right after one of these qualifiers.
 _KEY_QUALIFIERS: Final = ("api", "access", "private", "secret", "signing", "encryption", "master")
+_KEY_SEPARATORS: Final = ("", " ", "_", "-", ".")
+_QUALIFIED_KEYS: Final = tuple(f"{q}{sep}key" for q in _KEY_QUALIFIERS for sep in _KEY_SEPARATORS)
 _CANDIDATE: Final = re.compile(r"(?<![A-Za-z0-9+/_.\-])[A-Za-z0-9+/_.\-]{16,256}={0,2}")
 _WINDOW: Final = 40
 
@@ -173,14 +177,13 @@ def entropy_near_keyword(text: str) -> Iterator[tuple[int, int]]:
     for word in _SECRET_WORDS:
         found = lowered.find(word)
         while found >= 0:
-            # "key" alone is too common ("cache key"); it needs a qualifier before it.
             end = found + len(word)
+            qualified = word != "key" or lowered.endswith(_QUALIFIED_KEYS, 0, end)
             while end < len(lowered) and lowered[end].isalpha():
                 end += 1  # password, passwords, tokens
             # An identifier that merely starts with the word (token_expires_at) is metadata.
             followed = end < len(lowered) and (lowered[end] == "_" or lowered[end].isdigit())
-            before = lowered[max(0, found - 10) : found]
-            if not followed and (word != "key" or any(q in before for q in _KEY_QUALIFIERS)):
+            if not followed and qualified:
                 ends.add(end)
             found = lowered.find(word, found + 1)
     for end in sorted(ends):
@@ -199,7 +202,9 @@ def high_entropy_anywhere(text: str) -> Iterator[tuple[int, int]]:
             yield candidate.start(), candidate.end()
 
 
-_DIGIT_RUN: Final = re.compile(r"(?<![\d.])\d+(?:[ \-]\d+)*(?![\d]|\.\d)")
+# Runs of at least 13 digits (the shortest card) with single space or dash separators.
+_DIGIT_RUN: Final = re.compile(r"(?<![\d.])\d(?:[ \-]?\d){12,}(?!\d|\.\d)")
+_DIGITS: Final = re.compile(r"\d+")
 _CARD_MIN, _CARD_MAX = 13, 19
 
 
@@ -211,8 +216,7 @@ def card_numbers(text: str) -> Iterator[tuple[int, int]]:
     let the card through; instead every contiguous window of digit groups is tried.
     """
     for run in _DIGIT_RUN.finditer(text):
-        groups = [(m.start(), m.end()) for m in re.finditer(r"\d+", run.group(0))]
-        base = run.start()
+        groups = [m.span() for m in _DIGITS.finditer(text, run.start(), run.end())]
         index = 0
         while index < len(groups):
             found = False
@@ -221,7 +225,7 @@ def card_numbers(text: str) -> Iterator[tuple[int, int]]:
                 digits += groups[last][1] - groups[last][0]
                 if digits > _CARD_MAX:
                     break
-                start, end = base + groups[index][0], base + groups[last][1]
+                start, end = groups[index][0], groups[last][1]
                 if digits >= _CARD_MIN and v.card_number(text[start:end]):
                     yield start, end
                     index, found = last + 1, True
@@ -234,13 +238,11 @@ _INSERT: Final = re.compile(
     r"(?is)\binsert\s+into\s+[\w.\"`\[\]]+\s*\(([^()]{1,2000})\)\s*values\s*\("
 )
 _SQL_VALUE: Final = re.compile(r"\s*('(?:[^']|'')*'|[^,()']+)\s*(,|\))")
+_SQL_COLUMNS: Final = KeyClassifier(strict=False, mask_client_ip=False)
 
 
 def sql_insert_values(text: str) -> Iterator[tuple[int, int]]:
     """Values of sensitive columns in ``INSERT INTO t (…, password, …) VALUES (…)``."""
-    from otel_audit.redaction._keys import KeyClassifier  # noqa: PLC0415 - import cycle
-
-    classifier = KeyClassifier(strict=False, mask_client_ip=False)
     for insert in _INSERT.finditer(text):
         columns = [c.strip(' "`[]\n\t') for c in insert.group(1).split(",")]
         position = insert.end()
@@ -248,7 +250,7 @@ def sql_insert_values(text: str) -> Iterator[tuple[int, int]]:
             value = _SQL_VALUE.match(text, position)
             if value is None:
                 break
-            if classifier.classify(column) is not None:
+            if _SQL_COLUMNS.classify(column) is not None:
                 start, end = value.span(1)
                 if text[start] == "'":
                     start, end = start + 1, end - 1
@@ -257,6 +259,17 @@ def sql_insert_values(text: str) -> Iterator[tuple[int, int]]:
             position = value.end()
             if value.group(2) == ")":
                 break
+
+
+# Countries in SWIFT's IBAN registry plus the IBAN-format countries of the CFA franc zone.
+# Any two letters would do for mod 97, but then every hex digest ("ab12…") wakes the rule.
+_IBAN_COUNTRIES: Final = (  # noqa: SIM905 - a table of codes reads best as one string
+    "AD AE AL AO AT AZ BA BE BF BG BH BI BJ BR BY CF CG CH CI CM CR CV CY CZ DE DJ DK DO DZ EE "
+    "EG ES FI FK FO FR GA GB GE GI GL GQ GR GT GW HN HR HU IE IL IQ IR IS IT JO KM KW KZ LB LC "
+    "LI LT LU LV LY MA MC MD ME MG MK ML MN MR MT MU MZ NE NI NL NO OM PK PL PS PT QA RO RS RU "
+    "SA SC SD SE SI SK SM SN SO ST SV TD TG TL TN TR UA VA VG XK YE"
+).split()
+_IBAN_CC: Final = "(?:" + "|".join(_IBAN_COUNTRIES) + ")"
 
 
 def _group_ok(validator: Callable[[str], bool], group: int | str = 1) -> Validator:
@@ -563,45 +576,35 @@ CATALOGUE: Final[tuple[Detector, ...]] = (
     ),
     Detector(
         "high_entropy_secret",  # entropy only near a secret word; never ids or digests
-        (
-            "passw",
-            "passphrase",
-            "secret",
-            "token",
-            "credential",
-            "api key",
-            "api_key",
-            "api-key",
-            "apikey",
-            "access key",
-            "access_key",
-            "access-key",
-            "private key",
-            "private_key",
-            "private-key",
-        ),
+        ("passw", "passphrase", "secret", "token", "credential", *_QUALIFIED_KEYS),
         finder=entropy_near_keyword,
         priority=40,
+        # The finder's own conditions: a token of 16+ within 40 characters (any, newlines
+        # included) after the word and its trailing letters.
         re2_triggers=(
-            "(?:passw|passphrase|secret|token|credential|key)[^\\n]{0,40}[a-z0-9+/_.\\-]{16}",
+            (
+                "(?:passw|passphrase|secret|token|credential"
+                "|(?:api|access|private|secret|signing|encryption|master)[ _.\\-]?key)"
+                "[a-z]*(?s:.){0,40}[a-z0-9+/_.\\-]{16}"
+            ),
         ),
     ),
     # --- checksum-validated and contextual PII ---------------------------------------------
     Detector(
         "credit_card",  # Luhn + brand prefix/length (Presidio CreditCardRecognizer idea)
-        ("re:\\d(?:[ \\-]?\\d){11}",),
+        ("re:\\d(?:[ \\-]?\\d){12}",),
         finder=card_numbers,
         action=Action.MASK,
         priority=60,
-        re2_triggers=("(?:^|[^0-9a-z])\\d(?:[ \\-]?\\d){11}",),
+        re2_triggers=("(?:^|[^0-9.])\\d(?:[ \\-]?\\d){12}",),
     ),
     Detector(
-        "iban",  # ISO 13616 mod 97
-        ("re:[a-z]{2}\\d\\d(?: ?[a-z0-9]){11}",),
-        r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b",
+        "iban",  # ISO 13616 mod 97, registered country codes only
+        (f"re:(?<![0-9a-z]){_IBAN_CC.lower()}\\d\\d(?: ?[a-z0-9]){{11}}",),
+        rf"\b{_IBAN_CC}\d{{2}}(?: ?[A-Z0-9]){{11,30}}\b",
         validate=lambda m: v.iban(m.group(0)),
         priority=60,
-        re2_triggers=("(?:^|[^0-9a-z])[a-z]{2}\\d\\d(?: ?[a-z0-9]){11}",),
+        re2_triggers=(f"(?:^|[^0-9a-z]){_IBAN_CC.lower()}\\d\\d(?: ?[a-z0-9]){{11}}",),
     ),
     Detector(
         "us_ssn",  # dashed form only; bare nine digits need the "ssn" key word (pairs)

@@ -274,6 +274,19 @@ class DetectorRegistry:
         """Whether any detector could match ``text`` (one prefilter pass, nothing else)."""
         return bool(self.prefilter.triggered(text.lower()))
 
+    def _triggered(self, text: str) -> list[int]:
+        hits = self.prefilter.triggered(text.lower())
+        if not hits:
+            return []
+        positions: set[int] = set()
+        for hit in hits:
+            positions.update(self._by_trigger[hit])
+        return sorted(positions)
+
+    def triggered_rules(self, text: str) -> set[str]:
+        """Rule ids of the detectors the prefilter would run on ``text`` (for tests)."""
+        return {self._compiled[p].detector.rule_id for p in self._triggered(text)}
+
     def find(self, text: str) -> list[Span]:
         """
         Every span any triggered detector wants replaced, unmerged.
@@ -281,14 +294,8 @@ class DetectorRegistry:
         Returns:
             Spans in no particular order; empty when the prefilter saw no keyword.
         """
-        hits = self.prefilter.triggered(text.lower())
-        if not hits:
-            return []
-        positions: set[int] = set()
-        for hit in hits:
-            positions.update(self._by_trigger[hit])
         spans: list[Span] = []
-        for position in sorted(positions):
+        for position in self._triggered(text):
             compiled = self._compiled[position]
             action = self._actions.get(compiled.detector.rule_id, compiled.detector.action)
             spans.extend(compiled.spans(text, action))
