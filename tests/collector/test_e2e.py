@@ -192,6 +192,7 @@ def test_hec_sink_gets_ocsf_event_and_ecs_fields(run: Run) -> None:
         assert ("span.id" in attrs) == bool(emitted["trace_id"])
         assert body["metadata"].get("correlation_uid", "") == emitted["trace_id"]
         assert attrs["event.kind"] == "event"
+        assert not {"appname", "priority", "structured_data"} & attrs.keys()  # syslog's own copy
         assert attrs["event.code"] == RECORDS[index]["name"]
         assert attrs["event.outcome"] in {"success", "failure"}
         assert int(body["class_uid"]) in {3002, 3003}
