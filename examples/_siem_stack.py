@@ -76,11 +76,15 @@ def wait_for(
         time.sleep(interval)
 
 
-def http_status(url: str, timeout: float = 2.0) -> int:
-    """The HTTP status of a GET to a loopback URL (0 when nothing answers)."""
+def _loopback_only(url: str) -> None:
     if not url.startswith("http://127.0.0.1:"):
         msg = f"refusing non-loopback URL {url}"
         raise ValueError(msg)
+
+
+def http_status(url: str, timeout: float = 2.0) -> int:
+    """The HTTP status of a GET to a loopback URL (0 when nothing answers)."""
+    _loopback_only(url)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310  # loopback only
             return int(response.status)
@@ -92,9 +96,7 @@ def http_status(url: str, timeout: float = 2.0) -> int:
 
 def http_text(url: str, timeout: float = 5.0) -> str:
     """The body of a GET to a loopback URL."""
-    if not url.startswith("http://127.0.0.1:"):
-        msg = f"refusing non-loopback URL {url}"
-        raise ValueError(msg)
+    _loopback_only(url)
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310  # loopback only
         return str(response.read().decode())
 
