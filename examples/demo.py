@@ -73,23 +73,23 @@ def _start_app(stack: SiemStack, workdir: Path) -> tuple[subprocess.Popen[bytes]
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{stack.ports['otlp_http']}",
         }
     )
-    log = (workdir / "flask-app.log").open("wb")
-    process = subprocess.Popen(  # noqa: S603  # our own interpreter and the example app
-        [
-            instrument,
-            sys.executable,
-            "-m",
-            "waitress",
-            f"--listen=127.0.0.1:{port}",
-            "--threads=8",
-            "--no-clear-untrusted-proxy-headers",
-            "app:app",
-        ],
-        cwd=HERE / "flask_app",
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with (workdir / "flask-app.log").open("wb") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen(  # noqa: S603  # our own interpreter and the example app
+            [
+                instrument,
+                sys.executable,
+                "-m",
+                "waitress",
+                f"--listen=127.0.0.1:{port}",
+                "--threads=8",
+                "--no-clear-untrusted-proxy-headers",
+                "app:app",
+            ],
+            cwd=HERE / "flask_app",
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     base_url = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:
