@@ -161,7 +161,33 @@ def _print_sinks(stack: SiemStack, report: VerifyReport) -> None:
         ],
     )
     counts = Counter(r["event_name"] for r in archive)
-    print_table(f"{len(counts)} event types", ("event", "count"), sorted(counts.items()))
+    # what the SIEMs got, one example per event type: the OCSF object rsyslog received in MSG,
+    # and the index the HEC event was routed to
+    syslog_by_type: dict[str, dict[str, Any]] = {}
+    for m in syslog_messages(stack.syslog_out):
+        if m["msg"]:
+            syslog_by_type.setdefault(m["msg"]["metadata"]["event_code"], m)
+    hec_index = {
+        r["attributes"].get("event.code"): r["resource"].get("com.splunk.index")
+        for r in otlp_json_records(stack.hec_out)
+    }
+    print_table(
+        f"{len(counts)} event types as the SIEMs see them (OCSF 1.1; syslog PRI; HEC index)",
+        ("event", "count", "PRI", "class_uid", "type_uid", "status_id", "severity_id", "index"),
+        [
+            (
+                name,
+                count,
+                syslog_by_type[name]["pri_version"] if name in syslog_by_type else "",
+                *(
+                    syslog_by_type[name]["msg"].get(k, "") if name in syslog_by_type else ""
+                    for k in ("class_uid", "type_uid", "status_id", "severity_id")
+                ),
+                hec_index.get(name, ""),
+            )
+            for name, count in sorted(counts.items())
+        ],
+    )
     print_table(
         "What each sink received",
         ("sink", "records", "shape"),
