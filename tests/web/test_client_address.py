@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 
 import pytest
 
@@ -115,3 +116,26 @@ def test_request_id(given, kept):
 def test_sensitive_routes(route, path, sensitive):
     """Sensitive-route globs match the route template or the path."""
     assert sensitive is WebAudit(AuditSettings()).is_sensitive(route, path)
+
+
+def test_generated_request_ids_are_unique_hex():
+    """Generated ids are 32 hex digits and do not repeat."""
+    ids = {request_id_from(None) for _ in range(10_000)}
+    assert len(ids) == 10_000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_forked_worker_does_not_repeat_the_parents_ids():
+    """A forked worker (gunicorn, uwsgi) draws its own key: its ids differ from the parent's."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next id and leave without running pytest's teardown
+        os.write(write_end, request_id_from(None).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read_end, 64).decode()
+    os.close(read_end)
+    os.close(write_end)
+    assert len(child) == 32
+    assert child != request_id_from(None)
