@@ -137,6 +137,7 @@ class TestKeyRules:
             (semconv.URL_PATH, "/unsubscribe?token=9fK2xLmQ8vR3tZ7wPq", "9fK2xLmQ8vR3tZ7wPq"),
             (semconv.URL_PATH, "/users/victim.person@example.org/settings", "victim.person@"),
             (semconv.USER_AGENT_ORIGINAL, f"ci-bot/1.0 (token {SECRET})", SECRET),
+            (semconv.AUDIT_REQUEST_ID, "AKIA" + "Q3EGZ5KX7TPLM2WB", "Q3EGZ5KX7TPLM2WB"),
             ("event.original", f"login password=hunter2x {SECRET}", "hunter2x"),
         ],
     )
@@ -149,6 +150,8 @@ class TestKeyRules:
         [
             (semconv.URL_PATH, "/users/123e4567-e89b-12d3-a456-426614174000/profile"),
             (semconv.URL_PATH, "/static/app.3f2a9c1b7d.js"),
+            (semconv.AUDIT_REQUEST_ID, "4bf92f3577b34da6a3ce929d0e0e4736"),
+            (semconv.AUDIT_REQUEST_ID, "01890a5d-ac96-774b-bcce-b302099a8057"),
             (semconv.URL_PATH, "/v2/app/manifests/sha256:" + "e3b0c442" * 8),
             (
                 semconv.USER_AGENT_ORIGINAL,

@@ -97,3 +97,113 @@ class TestPresidioTier:
         )
         out, _ = exporter.redact_text("Support call with John Smith about the invoice")
         assert "John Smith" not in out
+
+
+class _Found:
+    def __init__(self, start: int, end: int, entity_type: str) -> None:
+        self.start, self.end, self.entity_type = start, end, entity_type
+
+
+class _StubAnalyzer:
+    """Finds every occurrence of the given words; records each call's text."""
+
+    def __init__(self, *words: str, fail: bool = False) -> None:
+        self.words, self.fail, self.calls = words, fail, []
+
+    def analyze(self, *, text: str, **_: object) -> list[_Found]:
+        self.calls.append(text)
+        if self.fail:
+            msg = "analyzer broke"
+            raise RuntimeError(msg)
+        found = []
+        for word in self.words:
+            start = text.find(word)
+            while start >= 0:
+                found.append(_Found(start, start + len(word), "THING"))
+                start = text.find(word, start + 1)
+        return found
+
+
+def _stubbed(analyzer: _StubAnalyzer, clock=None) -> PresidioRedactingExporter:
+    kwargs = {} if clock is None else {"_clock": clock}
+    exporter = PresidioRedactingExporter(
+        InMemoryLogRecordExporter(), AuditSettings(redaction_tier2="presidio"), **kwargs
+    )
+    exporter._analyzer = analyzer
+    return exporter
+
+
+class TestBatching:
+    def test_one_call_per_batch_and_findings_land_in_their_strings(self):
+        """A batch's strings go to Presidio in one call; each finding replaces its own span."""
+        analyzer = _StubAnalyzer("1234567")
+        texts = ["a 1234567 b", "clean 9999", "1234567", "none 55555 x 1234567"]
+        out = _stubbed(analyzer).redact_texts(texts)
+        assert len(analyzer.calls) == 1
+        assert [text for text, _ in out] == [
+            "a [REDACTED:presidio.THING] b",
+            "clean 9999",
+            "[REDACTED:presidio.THING]",
+            "none 55555 x [REDACTED:presidio.THING]",
+        ]
+        assert [counts for _, counts in out] == [
+            {"presidio.THING": 1},
+            {},
+            {"presidio.THING": 1},
+            {"presidio.THING": 1},
+        ]
+
+    def test_a_finding_across_the_separator_is_clipped_to_both(self):
+        """A match spanning two joined strings removes its part of each, nothing more."""
+        out = _stubbed(_StubAnalyzer("4444\n\n5555")).redact_texts(["x 4444", "5555 y"])
+        assert [text for text, _ in out] == [
+            "x [REDACTED:presidio.THING]",
+            "[REDACTED:presidio.THING] y",
+        ]
+
+    def test_strings_are_chunked_under_the_size_cap(self):
+        """Joined text never exceeds the per-call cap; every string is still analysed."""
+        analyzer = _StubAnalyzer("7777")
+        texts = [f"{i:05d} 7777 " + "x" * 6000 for i in range(5)]
+        out = _stubbed(analyzer).redact_texts(texts)
+        assert len(analyzer.calls) == 3
+        assert all(len(call) <= 16 * 1024 for call in analyzer.calls)
+        assert all("7777" not in text for text, _ in out)
+
+    def test_strings_past_the_deadline_fail_closed(self):
+        """Chunks that would start after the time budget are replaced, not exported raw."""
+        ticks = iter([0.0, 10.0, 10.0])
+        analyzer = _StubAnalyzer("7777")
+        texts = ["7777 " + "x" * 10_000, "7777 " + "y" * 10_000]
+        out = _stubbed(analyzer, clock=lambda: next(ticks)).redact_texts(texts, deadline=5.0)
+        assert len(analyzer.calls) == 1
+        assert out[1] == ("[REDACTED:tier2.limit.timeout]", {"tier2.limit.timeout": 1})
+
+    def test_an_analyzer_error_fails_closed(self):
+        """If Presidio raises, the strings of that call are replaced and counted."""
+        exporter = _stubbed(_StubAnalyzer(fail=True))
+        record = LogRecord(body="order 12345678", attributes={"note": "id 12345678", "n": "ok"})
+        exporter.export([ReadableLogRecord(log_record=record, resource=Resource.create({}))])
+        assert record.body == "[REDACTED:tier2.error.exception]"
+        assert record.attributes["note"] == "[REDACTED:tier2.error.exception]"
+        assert record.attributes["n"] == "ok"  # no trigger: never sent to Presidio
+        assert exporter.failures == {"tier2.error.exception": 2}
+
+    def test_export_keeps_each_records_summary_apart(self):
+        """Counts of one batch are attributed to the record that held the finding."""
+        exporter = _stubbed(_StubAnalyzer("12345678"))
+        first = LogRecord(body="a 12345678", attributes={"x": "b 12345678"})
+        second = LogRecord(body="clean 4444 only", attributes={"y": "z"})
+        resource = Resource.create({})
+        exporter.export(
+            [ReadableLogRecord(log_record=r, resource=resource) for r in (first, second)]
+        )
+        assert list(first.attributes["audit.redaction"]) == ["presidio.THING:2"]
+        assert "audit.redaction" not in second.attributes
+
+    def test_every_kept_recognizer_runs_on_english_text(self, exporter, caplog):
+        """Recognizers of other languages are registered for English, so none is skipped."""
+        assert {"ES_NIF", "IT_FISCAL_CODE", "PL_PESEL"} <= set(exporter.entities)
+        with caplog.at_level("WARNING", logger="presidio-analyzer"):
+            exporter.redact_text("reference 12345678 filed")
+        assert not [r for r in caplog.records if r.levelname == "WARNING"]

@@ -233,9 +233,10 @@ _VALUE_WORDS: Final = frozenset(
 
 # Keys whose values are never touched: join keys and our own metadata. Not exempt, because
 # a secret can ride in them: url.path (reset and magic-link tokens, emails as path
-# segments, a query string logged as part of the path), user_agent.original (a header,
-# and some clients put keys in it) and event.* beyond the ECS fields we write
-# (event.original holds the raw event).
+# segments, a query string logged as part of the path), the client-chosen
+# user_agent.original and audit.request.id (X-Request-ID), and event.* beyond the ECS
+# fields we write (event.original holds the raw event). Scanning leaves ordinary paths,
+# agents and ids intact: the detectors do not fire on UUIDs, digests or versions.
 EXEMPT_KEYS: Final = frozenset(
     {
         semconv.AUDIT_EVENT_NAME,
@@ -248,7 +249,6 @@ EXEMPT_KEYS: Final = frozenset(
         semconv.AUDIT_OCSF_CLASS_UID,
         semconv.AUDIT_OCSF_CATEGORY_UID,
         semconv.AUDIT_OCSF_ACTIVITY_ID,
-        semconv.AUDIT_REQUEST_ID,
         semconv.AUDIT_RECORD_COUNT,
         semconv.AUDIT_REDACTION,
         semconv.HTTP_ROUTE,
@@ -284,8 +284,9 @@ EXEMPT_KEYS: Final = frozenset(
     }
 )
 EXEMPT_PREFIXES: Final = ("audit.integrity.", "audit.ocsf.")
-# audit.* free-text fields that are scanned although they live in our namespace.
-SCANNED_AUDIT_KEYS: Final = frozenset({semconv.AUDIT_REASON})
+# audit.* fields that are scanned although they live in our namespace: free text, and
+# the request id a client chose.
+SCANNED_AUDIT_KEYS: Final = frozenset({semconv.AUDIT_REASON, semconv.AUDIT_REQUEST_ID})
 
 
 # Every audit.* key that otel-audit itself defines is metadata it wrote; an unknown

@@ -10,16 +10,21 @@ installed (a missing one fails start-up instead of downloading). Presidio's e-ma
 recognizer is left out: tier 1 pseudonymises e-mails, and it would make ``tldextract``
 fetch a suffix list on first use.
 
-Every record is capped by size and time; a record over a cap, or one whose analysis
-raises, has its strings replaced (fail closed) rather than exported unanalysed.
+Presidio's fixed cost per ``analyze`` call (registry lookups, ten recognizers, result
+bookkeeping) is larger than the matching itself on log-sized strings, so the strings of a
+whole batch are joined, up to 16 KiB at a time, and analysed in one call; findings are
+mapped back to their strings. Every string is capped by size and the batch by time (250
+ms per record in it); a string over a cap, or in a call that raises, is replaced (fail
+closed) rather than exported unanalysed.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
@@ -32,6 +37,7 @@ from otel_audit.redaction._engine import merge_summary
 from otel_audit.redaction._keys import KeyClassifier
 
 if TYPE_CHECKING:
+    from opentelemetry._logs import LogRecord
     from opentelemetry.sdk._logs import ReadableLogRecord
 
     from otel_audit._settings import AuditSettings
@@ -43,6 +49,9 @@ _FAIL_TIME: Final = "tier2.limit.timeout"
 _FAIL_SIZE: Final = "tier2.limit.size"
 _FAIL_ERROR: Final = "tier2.error.exception"
 _NER_ENTITIES: Final = ("PERSON", "LOCATION", "NRP")
+# Joins the strings of one analyze call: no kept recognizer matches across a blank line,
+# and a finding that did would be clipped to each string it touches.
+_SEPARATOR: Final = "\n\n"
 # Every kept pattern recognizer needs four consecutive digits that are not part of a date
 # or time, a 26+ character token (crypto addresses) or an Italian fiscal code prefix.
 _TRIGGER: Final = re.compile(r"(?<![\d\-:.])\d{4,}(?![\d\-:])|\b[A-Za-z0-9]{26,}\b|[A-Za-z]{6}\d\d")
@@ -92,7 +101,9 @@ def build_analyzer(mode: str, spacy_model: str) -> tuple[Any, list[str]]:
     for name in _PATTERN_RECOGNIZERS:
         recognizer_class = getattr(pr, name, None)
         if recognizer_class is not None:
-            registry.add_recognizer(recognizer_class())
+            # The Spanish, Italian and Polish recognizers default to their own language
+            # and would be skipped (with a warning per call) on English log lines.
+            registry.add_recognizer(recognizer_class(supported_language="en"))
     if mode == "presidio-ner":
         nlp_engine = _spacy_engine(spacy_model)
         registry.add_recognizer(pr.SpacyRecognizer(supported_entities=list(_NER_ENTITIES)))
@@ -123,9 +134,10 @@ class PresidioRedactingExporter(LogRecordExporter):
     """
     Wraps an exporter: Presidio redacts each record's strings, then ``inner`` exports.
 
-    Runs on the export thread (the batch processor's worker), once per batch; each
-    record's analysis is capped at 16 KiB of text and 250 ms, and a record over a cap or
-    whose analysis fails has its body and non-exempt string attributes replaced.
+    Runs on the export thread (the batch processor's worker), once per batch: the body and
+    non-exempt string attributes of every record are analysed together, in as few
+    ``analyze`` calls as the 16 KiB cap allows. A string over 16 KiB, in a call that
+    fails, or not reached within 250 ms per record of the batch is replaced.
 
     Args:
         inner: the exporter that receives the redacted batch.
@@ -163,78 +175,104 @@ class PresidioRedactingExporter(LogRecordExporter):
         Returns:
             ``(text, counts by rule id)``; rule ids are ``presidio.<ENTITY>``.
         """
-        if deadline is not None and self._clock() > deadline:
-            return placeholder(_FAIL_TIME), {_FAIL_TIME: 1}
-        if len(text) > _MAX_CHARS:
-            return placeholder(_FAIL_SIZE), {_FAIL_SIZE: 1}
-        if not self._ner and _TRIGGER.search(text) is None:
-            return text, {}
-        results = self._analyzer.analyze(
-            text=text, language="en", entities=self._entities, score_threshold=_THRESHOLD
-        )
-        if not results:
-            return text, {}
-        spans = sorted((r.start, r.end, r.entity_type) for r in results)
-        counts: dict[str, int] = {}
-        parts: list[str] = []
-        position = 0
-        for start, end, entity in spans:
-            if end <= position:
-                continue
-            start = max(start, position)  # noqa: PLW2901 - clipping overlaps in place
-            if is_redaction_output(text[start:end]):
-                continue
-            rule = f"presidio.{entity}"
-            parts.append(text[position:start])
-            parts.append(placeholder(rule))
-            counts[rule] = counts.get(rule, 0) + 1
-            position = end
-        parts.append(text[position:])
-        return "".join(parts), counts
+        return self.redact_texts([text], deadline)[0]
 
-    def _redact_record(self, readable: ReadableLogRecord) -> dict[str, int]:  # noqa: C901 - fail-closed branch mirrors the normal one
-        record = readable.log_record
-        deadline = self._clock() + _MAX_SECONDS
-        counts: dict[str, int] = {}
-        try:
-            if isinstance(record.body, str):
-                record.body, found = self.redact_text(record.body, deadline)
-                _add(counts, found)
-            attrs = record.attributes
-            if attrs:
-                for key, value in list(attrs.items()):
-                    if isinstance(value, str) and not self._keys.exempt(key):
-                        new, found = self.redact_text(value, deadline)
-                        if found:
-                            attrs[key] = new  # type: ignore[index]
-                            _add(counts, found)
-        except Exception:
-            counts[_FAIL_ERROR] = counts.get(_FAIL_ERROR, 0) + 1
-            record.body = placeholder(_FAIL_ERROR) if record.body is not None else None
-            attrs = record.attributes
-            if attrs:
-                for key, value in list(attrs.items()):
-                    if isinstance(value, str) and not self._keys.exempt(key):
-                        attrs[key] = placeholder(_FAIL_ERROR)  # type: ignore[index]
-        if counts and record.attributes is not None:
-            summary = merge_summary(record.attributes.get(semconv.AUDIT_REDACTION), counts)
-            record.attributes[semconv.AUDIT_REDACTION] = summary  # type: ignore[index]
-        return counts
+    def redact_texts(
+        self, texts: Sequence[str], deadline: float | None = None
+    ) -> list[tuple[str, dict[str, int]]]:
+        """
+        Analyse many strings in as few ``analyze`` calls as the size cap allows.
+
+        Args:
+            texts: the strings, in any order.
+            deadline: ``clock()`` value after which no further call starts; strings not yet
+                analysed by then are replaced.
+
+        Returns:
+            ``(text, counts)`` for each input, in order.
+        """
+        results: list[tuple[str, dict[str, int]]] = [(text, {}) for text in texts]
+        pending: list[int] = []
+        for index, text in enumerate(texts):
+            if len(text) > _MAX_CHARS:
+                results[index] = placeholder(_FAIL_SIZE), {_FAIL_SIZE: 1}
+            elif self._ner or _TRIGGER.search(text) is not None:
+                pending.append(index)
+        for chunk in _chunks(pending, texts):
+            if deadline is not None and self._clock() > deadline:
+                failed = (placeholder(_FAIL_TIME), {_FAIL_TIME: 1})
+            else:
+                try:
+                    for index, found in zip(chunk, self._analyze(chunk, texts), strict=True):
+                        results[index] = _replace(texts[index], found)
+                    continue
+                except Exception:
+                    failed = (placeholder(_FAIL_ERROR), {_FAIL_ERROR: 1})
+            for index in chunk:
+                results[index] = failed[0], dict(failed[1])
+        return results
+
+    def _analyze(self, chunk: list[int], texts: Sequence[str]) -> list[list[tuple[int, int, str]]]:
+        """One ``analyze`` call over the joined strings; findings per string, local offsets."""
+        starts: list[int] = []
+        position = 0
+        for index in chunk:
+            starts.append(position)
+            position += len(texts[index]) + len(_SEPARATOR)
+        joined = _SEPARATOR.join(texts[index] for index in chunk)
+        found: list[list[tuple[int, int, str]]] = [[] for _ in chunk]
+        for result in self._analyzer.analyze(
+            text=joined, language="en", entities=self._entities, score_threshold=_THRESHOLD
+        ):
+            slot = max(0, bisect.bisect_right(starts, result.start) - 1)
+            while slot < len(chunk) and starts[slot] < result.end:
+                base, length = starts[slot], len(texts[chunk[slot]])
+                start, end = max(result.start - base, 0), min(result.end - base, length)
+                if end > start:
+                    found[slot].append((start, end, result.entity_type))
+                slot += 1
+        return found
+
+    def _strings(self, record: LogRecord) -> Iterator[tuple[str | None, str]]:
+        """The strings tier 2 looks at, each with its place: ``None`` (body) or a key."""
+        if isinstance(record.body, str):
+            yield None, record.body
+        for key, value in (record.attributes or {}).items():
+            if isinstance(value, str) and not self._keys.exempt(key):
+                yield key, value
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         """Redact every record of the batch, then hand the batch to the inner exporter."""
-        for readable in batch:
-            counts = self._redact_record(readable)
+        records = [readable.log_record for readable in batch]
+        places = [(r, where, text) for r in records for where, text in self._strings(r)]
+        deadline = self._clock() + _MAX_SECONDS * max(1, len(records))
+        try:
+            redacted = self.redact_texts([text for _, _, text in places], deadline)
+        except Exception:  # fail closed: nothing unanalysed leaves
+            redacted = [(placeholder(_FAIL_ERROR), {_FAIL_ERROR: 1}) for _ in places]
+        found: dict[int, dict[str, int]] = {}
+        for (record, where, _), (new, counts) in zip(places, redacted, strict=True):
             if counts:
-                with self._lock:
-                    for rule, n in counts.items():
-                        target = (
-                            self.failures
-                            if ".limit." in rule or ".error." in rule
-                            else (self.redactions)
-                        )
-                        target[rule] = target.get(rule, 0) + n
+                if where is None:
+                    record.body = new
+                else:
+                    record.attributes[where] = new  # type: ignore[index]
+                _add(found.setdefault(id(record), {}), counts)
+        for record in records:
+            counts = found.get(id(record), {})
+            if counts:
+                self._count(counts)
+                if record.attributes is not None:
+                    summary = merge_summary(record.attributes.get(semconv.AUDIT_REDACTION), counts)
+                    record.attributes[semconv.AUDIT_REDACTION] = summary  # type: ignore[index]
         return self._inner.export(batch)
+
+    def _count(self, counts: dict[str, int]) -> None:
+        with self._lock:
+            for rule, n in counts.items():
+                failed = ".limit." in rule or ".error." in rule
+                target = self.failures if failed else self.redactions
+                target[rule] = target.get(rule, 0) + n
 
     def shutdown(self) -> None:
         """Shut the inner exporter down."""
@@ -248,3 +286,40 @@ class PresidioRedactingExporter(LogRecordExporter):
 def _add(total: dict[str, int], found: dict[str, int]) -> None:
     for rule, n in found.items():
         total[rule] = total.get(rule, 0) + n
+
+
+def _chunks(pending: list[int], texts: Sequence[str]) -> Iterator[list[int]]:
+    """Indices of ``pending`` grouped so that each group's joined text fits the size cap."""
+    chunk: list[int] = []
+    size = 0
+    for index in pending:
+        length = len(texts[index]) + len(_SEPARATOR)
+        if chunk and size + length > _MAX_CHARS:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(index)
+        size += length
+    if chunk:
+        yield chunk
+
+
+def _replace(text: str, found: list[tuple[int, int, str]]) -> tuple[str, dict[str, int]]:
+    """``text`` with each finding replaced by its placeholder; overlaps merged left to right."""
+    if not found:
+        return text, {}
+    counts: dict[str, int] = {}
+    parts: list[str] = []
+    position = 0
+    for start, end, entity in sorted(found):
+        if end <= position:
+            continue
+        start = max(start, position)  # noqa: PLW2901 - clipping overlaps in place
+        if is_redaction_output(text[start:end]):
+            continue
+        rule = f"presidio.{entity}"
+        parts.append(text[position:start])
+        parts.append(placeholder(rule))
+        counts[rule] = counts.get(rule, 0) + 1
+        position = end
+    parts.append(text[position:])
+    return "".join(parts), counts
