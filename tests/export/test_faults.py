@@ -69,28 +69,69 @@ def _dead_endpoint() -> str:
     return f"http://127.0.0.1:{free_port()}/v1/logs"
 
 
-class TestHttpFaults:
+def _http(receiver: HttpReceiver | GrpcReceiver, timeout_s: float) -> OTLPHttpLogExporter:
+    return OTLPHttpLogExporter(receiver.endpoint, timeout_s=timeout_s)
+
+
+def _grpc(receiver: HttpReceiver | GrpcReceiver, timeout_s: float) -> OTLPGrpcLogExporter:
+    return OTLPGrpcLogExporter(receiver.endpoint, timeout_s=timeout_s)
+
+
+class TestTransportFaults:
     @pytest.mark.parametrize(
-        "fault",
+        ("receiver_type", "sender", "fault"),
         [
-            Fault("status", times=3, status=503),
-            Fault("status", times=2, status=429, retry_after="0"),
-            Fault("status", times=2, status=502),
-            Fault("slow", times=2, delay_s=1.5),
-            Fault("close", times=3),
+            (HttpReceiver, _http, Fault("status", times=3, status=503)),
+            (HttpReceiver, _http, Fault("status", times=2, status=429, retry_after="0")),
+            (HttpReceiver, _http, Fault("status", times=2, status=502)),
+            (HttpReceiver, _http, Fault("slow", times=2, delay_s=1.5)),
+            (HttpReceiver, _http, Fault("close", times=3)),
+            (GrpcReceiver, _grpc, Fault("status", times=2, status=503)),
+            (GrpcReceiver, _grpc, Fault("status", times=2, status=429, retry_after="0")),
+            (GrpcReceiver, _grpc, Fault("slow", times=1, delay_s=1.5)),
         ],
-        ids=["503", "429-retry-after", "502", "timeout", "connection-close"],
+        ids=[
+            "http-503",
+            "http-429-retry-after",
+            "http-502",
+            "http-timeout",
+            "http-connection-close",
+            "grpc-unavailable",
+            "grpc-resource-exhausted-retryinfo",
+            "grpc-deadline",
+        ],
     )
-    def test_retryable_faults_lose_nothing(self, make_pipeline, fault):
+    def test_retryable_faults_lose_nothing(self, make_pipeline, receiver_type, sender, fault):
         """Each retryable fault is retried from the spool until every event arrives."""
-        with HttpReceiver() as receiver:
+        with receiver_type() as receiver:
             receiver.inject(fault)
-            pipe = make_pipeline(OTLPHttpLogExporter(receiver.endpoint, timeout_s=0.5))
-            ids = pipe.emit(200)
+            pipe = make_pipeline(sender(receiver, 0.5))
+            ids = pipe.emit(100)
             assert wait_until(lambda: set(ids) <= set(receiver.event_ids()), 60)
             assert receiver.fault_log.count(fault.kind) >= 1
             assert pipe.processor.stats["retried"] > 0
             assert pipe.processor.stats["dropped"] == 0
+
+    @pytest.mark.parametrize(
+        ("receiver_type", "sender"),
+        [(HttpReceiver, _http), (GrpcReceiver, _grpc)],
+        ids=["http-400", "grpc-invalid-argument"],
+    )
+    def test_permanent_failure_goes_to_dead_letter(
+        self, make_pipeline, tmp_path: Path, receiver_type, sender
+    ):
+        """A 400 / INVALID_ARGUMENT is not retried; the batch is counted and kept on disk."""
+        with receiver_type() as receiver:
+            receiver.inject(Fault("status", times=1, status=400))
+            pipe = make_pipeline(sender(receiver, 2))
+            pipe.emit(10)
+            assert pipe.processor.force_flush(10_000)
+            assert pipe.processor.stats["dead_lettered"] == 10
+            assert pipe.processor.stats["retried"] == 0
+            assert list((tmp_path / "spool" / "dead").glob("*.seg"))
+            pipe.emit(5)
+            assert pipe.processor.force_flush(10_000)
+            assert receiver.count() == 5
 
     def test_retry_after_is_honoured(self, make_pipeline):
         """A 429 with Retry-After: 300 holds the next attempt back; force_flush overrides it."""
@@ -123,50 +164,6 @@ class TestHttpFaults:
             assert (
                 "partial success" in next((tmp_path / "spool" / "dead").glob("*.log")).read_text()
             )
-
-    def test_permanent_failure_goes_to_dead_letter(self, make_pipeline, tmp_path: Path):
-        """A 400 is not retried; the batch is counted and kept in the dead-letter area."""
-        with HttpReceiver() as receiver:
-            receiver.inject(Fault("status", times=1, status=400))
-            pipe = make_pipeline(OTLPHttpLogExporter(receiver.endpoint, timeout_s=2))
-            pipe.emit(10)
-            assert pipe.processor.force_flush(10_000)
-            assert pipe.processor.stats["dead_lettered"] == 10
-            assert pipe.processor.stats["retried"] == 0
-            assert list((tmp_path / "spool" / "dead").glob("*.seg"))
-            pipe.emit(5)
-            assert pipe.processor.force_flush(10_000)
-            assert receiver.count() == 5
-
-
-class TestGrpcFaults:
-    @pytest.mark.parametrize(
-        "fault",
-        [
-            Fault("status", times=2, status=503),
-            Fault("status", times=2, status=429, retry_after="0"),
-            Fault("slow", times=1, delay_s=1.5),
-        ],
-        ids=["unavailable", "resource-exhausted-retryinfo", "deadline"],
-    )
-    def test_grpc_retryable_faults_lose_nothing(self, make_pipeline, fault):
-        """UNAVAILABLE, RESOURCE_EXHAUSTED with RetryInfo and deadlines are retried."""
-        with GrpcReceiver() as receiver:
-            receiver.inject(fault)
-            pipe = make_pipeline(OTLPGrpcLogExporter(receiver.endpoint, timeout_s=0.5))
-            ids = pipe.emit(100)
-            assert wait_until(lambda: set(ids) <= set(receiver.event_ids()), 60)
-            assert pipe.processor.stats["retried"] > 0
-            assert pipe.processor.stats["dropped"] == 0
-
-    def test_grpc_invalid_argument_is_dead_lettered(self, make_pipeline):
-        """INVALID_ARGUMENT is permanent."""
-        with GrpcReceiver() as receiver:
-            receiver.inject(Fault("status", times=1, status=400))
-            pipe = make_pipeline(OTLPGrpcLogExporter(receiver.endpoint, timeout_s=2))
-            pipe.emit(10)
-            assert pipe.processor.force_flush(10_000)
-            assert pipe.processor.stats["dead_lettered"] == 10
 
 
 class TestCrash:
@@ -408,3 +405,25 @@ class TestFork:
         assert len(child_ids) == 10
         assert set(parent_ids) | set(child_ids) <= delivered
         assert len(streams) == 2
+
+
+class TestNothingEchoed:
+    def test_failure_text_never_reaches_stderr(self, make_pipeline, capfd):
+        """A failing tier-2 hook whose message quotes the record: type and place only."""
+
+        def leaky_tier2(records: object) -> None:
+            msg = "could not analyse 'password=hunter2-SECRET'"
+            raise ValueError(msg)
+
+        with HttpReceiver() as receiver:
+            pipe = make_pipeline(
+                OTLPHttpLogExporter(receiver.endpoint, timeout_s=5), pre_export=leaky_tier2
+            )
+            ids = pipe.emit(3)
+            assert pipe.processor.force_flush(10_000)
+            assert set(ids) <= set(receiver.event_ids())
+            assert pipe.processor.stats["pre_export_failed"] == 3
+        err = capfd.readouterr().err
+        assert "pre_export (tier-2 redaction) failed" in err
+        assert "ValueError at test_faults.py" in err
+        assert "hunter2" not in err

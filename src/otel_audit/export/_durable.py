@@ -70,7 +70,7 @@ from otel_audit._bounded import EXPORT, bound_value
 from otel_audit._processor import is_security_event
 from otel_audit.export._codec import count_records, decode_request, sanitized_record
 from otel_audit.export._integrity import IntegrityChain
-from otel_audit.export._internal_log import logger
+from otel_audit.export._internal_log import log_failure, logger
 from otel_audit.export._metrics import DeliveryStats, NoOpDeliveryMetrics, OTelDeliveryMetrics
 from otel_audit.export._otlp import (
     DELIVERED,
@@ -379,7 +379,7 @@ class DurableLogRecordProcessor(LogRecordProcessor):
         except Exception:
             with contextlib.suppress(Exception):
                 self.stats.add("dropped", 1, "internal_error")
-                logger.exception("on_emit failed; the event is counted as dropped")
+                log_failure("on_emit failed; the event is counted as dropped")
 
     def _selected(self, record: ReadWriteLogRecord) -> bool:
         if self._select is None:
@@ -422,7 +422,7 @@ class DurableLogRecordProcessor(LogRecordProcessor):
             except Exception:
                 with self._lock:
                     self._intake_busy = False
-                logger.exception("intake failed; continuing")
+                log_failure("intake failed; continuing")
         self._final_checkpoint()
 
     def _take(self) -> tuple[list[ReadWriteLogRecord], bool]:
@@ -470,7 +470,7 @@ class DurableLogRecordProcessor(LogRecordProcessor):
                 self._pre_export(readable)
             except Exception:
                 self.stats.add("pre_export_failed", len(readable))
-                logger.exception("pre_export (tier-2 redaction) failed; tier-1 output is sent")
+                log_failure("pre_export (tier-2 redaction) failed; tier-1 output is sent")
         for i, record in enumerate(readable):
             clean = sanitized_record(record)
             if clean is not None:
@@ -484,7 +484,7 @@ class DurableLogRecordProcessor(LogRecordProcessor):
                 self._integrity.seal(request)
             except Exception:
                 self.stats.add("integrity_failed", count_records(request))
-                logger.exception("integrity chain failed; records are sent unchained")
+                log_failure("integrity chain failed; records are sent unchained")
         self._put(request.SerializeToString(), count_records(request))
 
     def _encode(self, readable: list[ReadableLogRecord]) -> ExportLogsServiceRequest | None:
@@ -509,7 +509,7 @@ class DurableLogRecordProcessor(LogRecordProcessor):
             if request is not None:
                 self._put(request.SerializeToString(), count_records(request))
         except Exception:
-            logger.exception("could not write the final integrity checkpoint")
+            log_failure("could not write the final integrity checkpoint")
 
     def _usable_spool(self) -> Spool | None:
         if self._spool_usable:
@@ -580,7 +580,7 @@ class DurableLogRecordProcessor(LogRecordProcessor):
                 outcome = self._send(head)
                 self._settle(head, outcome)
             except Exception:
-                logger.exception("sender failed; retrying")
+                log_failure("sender failed; retrying")
                 with self._flow:
                     self._next_attempt = self._clock() + _BACKOFF_BASE_S
                     self._flow.wait(_BACKOFF_BASE_S)
@@ -758,7 +758,7 @@ class DurableLogRecordProcessor(LogRecordProcessor):
             with contextlib.suppress(OSError):
                 self._spool.flush()
         except Exception:
-            logger.exception("force_flush failed")
+            log_failure("force_flush failed")
             return False
         return done
 
@@ -769,7 +769,7 @@ class DurableLogRecordProcessor(LogRecordProcessor):
         try:
             self._shutdown_inner()
         except Exception:
-            logger.exception("shutdown failed")
+            log_failure("shutdown failed")
 
     def _shutdown_inner(self) -> None:
         deadline = time.monotonic() + self._shutdown_timeout_s

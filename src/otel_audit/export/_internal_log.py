@@ -14,6 +14,7 @@ import logging
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -77,3 +78,21 @@ def _build() -> logging.Logger:
 
 
 logger: Final = _build()
+
+
+def log_failure(message: str) -> None:
+    """
+    Log the exception being handled by its type and place, never by its text.
+
+    Exception messages on the export path can quote the value that failed (the SDK's
+    encoder raises ``Invalid type … of value …``; a tier-2 analyser or an exporter may
+    echo the text it was given), i.e. security-event content that redaction may not have
+    seen. ``message`` is a constant per call site, so the rate limit keeps them apart.
+    """
+    exc = sys.exc_info()[1]
+    where = ""
+    if exc is not None and exc.__traceback__ is not None:
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        where = f" at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} in {frame.name}"
+    template = f"{message} (%s%s)"  # one template per call site, for the rate limit
+    logger.error(template, type(exc).__name__ if exc is not None else "?", where)

@@ -129,9 +129,12 @@ def _compression(environ: Mapping[str, str]) -> str:
     return raw
 
 
-def _headers(environ: Mapping[str, str]) -> dict[str, str]:
+def _headers(environ: Mapping[str, str], extra: Mapping[str, str] | None) -> dict[str, str]:
+    """The environment's headers, then ``extra`` over them; names lower-cased."""
     raw = _env(environ, "HEADERS") or ""
-    return {k.lower(): v for k, v in parse_env_headers(raw, liberal=True).items()}
+    merged = {k.lower(): v for k, v in parse_env_headers(raw, liberal=True).items()}
+    merged.update((k.lower(), v) for k, v in (extra or {}).items())
+    return merged
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -228,8 +231,7 @@ class OTLPHttpLogExporter(_ExportViaEncoded, LogRecordExporter):
         self._headers = {
             "content-type": "application/x-protobuf",
             "user-agent": _USER_AGENT,
-            **_headers(env),
-            **{k.lower(): v for k, v in (headers or {}).items()},
+            **_headers(env, headers),
         }
         if self._compression != "none":
             self._headers["content-encoding"] = self._compression
@@ -319,13 +321,11 @@ class OTLPGrpcLogExporter(_ExportViaEncoded, LogRecordExporter):
         host = target.split("://", 1)[-1].rstrip("/")
         self.endpoint = host
         self._timeout = timeout_s if timeout_s is not None else _timeout(env)
-        self._metadata = tuple(
-            {**_headers(env), **{k.lower(): v for k, v in (headers or {}).items()}}.items()
-        )
-        comp = (compression or _compression(env)).lower()
-        grpc_compression = (
-            grpc.Compression.Gzip if comp == "gzip" else grpc.Compression.NoCompression
-        )
+        self._metadata = tuple(_headers(env, headers).items())
+        grpc_compression = {
+            "gzip": grpc.Compression.Gzip,
+            "deflate": grpc.Compression.Deflate,
+        }.get((compression or _compression(env)).lower(), grpc.Compression.NoCompression)
         if insecure:
             self._channel = grpc.insecure_channel(host, compression=grpc_compression)
         else:
