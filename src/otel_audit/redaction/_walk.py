@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from otel_audit._bounded import CYCLE as CYCLE_MARKER
+from otel_audit._bounded import TOO_DEEP as DEPTH_MARKER
 from otel_audit.redaction import _validators
 from otel_audit.redaction._actions import Action, Renderer, placeholder
 from otel_audit.redaction._detectors import DetectorRegistry, merge_spans
@@ -23,8 +25,8 @@ from otel_audit.redaction._keys import EXEMPT, KeyRule
 if TYPE_CHECKING:
     from otel_audit.redaction._keys import KeyClassifier
 
-DEPTH_MARKER: Final = "<truncated:depth>"
-CYCLE_MARKER: Final = "<cycle>"
+# Depth and cycle markers come from otel_audit._bounded (the bounding done before the SDK
+# sees a value), so a record reads alike whichever of the two cut it.
 ITEMS_MARKER: Final = "<truncated:items>"
 NODES_MARKER: Final = "<truncated:nodes>"
 
