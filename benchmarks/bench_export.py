@@ -37,9 +37,14 @@ from pathlib import Path
 from typing import Any
 
 from opentelemetry._logs import SeverityNumber
+from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    InMemoryLogRecordExporter,
+    SimpleLogRecordProcessor,
+)
 from opentelemetry.sdk.resources import Resource
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -51,6 +56,7 @@ from otel_audit.export import (
     IntegrityChain,
     OTLPHttpLogExporter,
 )
+from otel_audit.export._codec import sanitized_record
 
 KEY = b"benchmark-key-0123456789abcdef!!"
 
@@ -285,6 +291,33 @@ def outage(seconds: float, rate: int, spool: Path) -> dict[str, float]:
     }
 
 
+def print_chain_cost(records: int = 512, repeat: int = 20) -> None:
+    """Single-threaded cost per record of the intake's steps (stable on a noisy machine)."""
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider(resource=Resource.create({"service.name": "bench"}))
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    emit(provider.get_logger("security"), records)
+    batch = list(exporter.get_finished_logs())
+    payload = encode_logs(batch).SerializeToString()
+    chain = IntegrityChain(KEY, "k1", checkpoint_interval=0)
+
+    def per_record(step: Any) -> float:
+        start = time.perf_counter()
+        for _ in range(repeat):
+            step()
+        return (time.perf_counter() - start) / repeat / records * 1e6
+
+    encode_us = per_record(lambda: encode_logs(batch))
+    sanitize_us = per_record(lambda: [sanitized_record(r) for r in batch])
+    parse_us = per_record(lambda: ExportLogsServiceRequest.FromString(payload))
+    seal_us = per_record(lambda: chain.seal(ExportLogsServiceRequest.FromString(payload)))
+    print(
+        f"\nintake cost per record (one thread, {records}-record batches): SDK encode "
+        f"{encode_us:.1f} us, encodability check {sanitize_us:.1f} us, "
+        f"integrity chain {seal_us - parse_us:.1f} us"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
@@ -323,8 +356,15 @@ def main() -> None:
                 f"{m['delivered']:>11.0f}{m['lost']:>7.0f}"
             )
         base = med["sdk-batch"]["delivered_per_s"]
+        emit_base = med["sdk-batch"]["emit_per_s"]
         for v in variants[1:]:
             print(f"ratio {v} / sdk-batch delivered/s: {med[v]['delivered_per_s'] / base:.2f}")
+            print(f"ratio {v} / sdk-batch emit/s: {med[v]['emit_per_s'] / emit_base:.2f}")
+        print(
+            "ratio durable+integrity / durable emit/s: "
+            f"{med['durable+integrity']['emit_per_s'] / med['durable']['emit_per_s']:.2f}"
+        )
+        print_chain_cost()
         sr = spill_replay(args.events, root / "spill")
         print(
             f"\nspill (collector down): {sr['spill_per_s']:.0f} events/s into the spool; "

@@ -16,7 +16,6 @@ which could carry data tier-1 redaction never saw.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from typing import Any
 
@@ -119,8 +118,3 @@ def decode_request(payload: bytes) -> list[ReadableLogRecord]:
 def count_records(request: ExportLogsServiceRequest) -> int:
     """Log records in a request."""
     return sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
-
-
-def bytes_to_b64(data: bytes) -> str:
-    """Standard base64, as OTLP JSON writes ``bytesValue``."""
-    return base64.b64encode(data).decode("ascii")

@@ -67,8 +67,6 @@ import hashlib
 import hmac
 import math
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any, Final
 
@@ -194,15 +192,6 @@ def _kv_int(key: str, value: int) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(int_value=value))
 
 
-@dataclass(frozen=True, slots=True)
-class ChainState:
-    """Where a stream stands, for checkpoints and tests."""
-
-    stream: str
-    seq: int
-    head: str
-
-
 class IntegrityChain:
     """
     Chains and signs encoded records in place; one instance per process.
@@ -251,11 +240,6 @@ class IntegrityChain:
     def reset_after_fork(self) -> None:
         """A forked child writes its own stream; sharing one would fork the chain."""
         self._new_stream()
-
-    @property
-    def state(self) -> ChainState:
-        """Current stream, last sequence number and head link."""
-        return ChainState(self.stream, self._seq, self._head)
 
     @property
     def signed(self) -> bool:
@@ -355,20 +339,3 @@ class IntegrityChain:
             sl.scope.CopyFrom(self._last_scope)
         sl.log_records.append(self._checkpoint_record("shutdown"))
         return request
-
-
-def integrity_fields(record: PbLogRecord) -> dict[str, Any]:
-    """The ``audit.integrity.*`` attributes of a record as Python values."""
-    out: dict[str, Any] = {}
-    for kv in record.attributes:
-        if kv.key.startswith(PREFIX):
-            kind = kv.value.WhichOneof("value")
-            out[kv.key] = getattr(kv.value, kind) if kind else None
-    return out
-
-
-def iter_log_records(request: ExportLogsServiceRequest) -> Iterator[PbLogRecord]:
-    """Every log record of a request, in wire order."""
-    for rl in request.resource_logs:
-        for sl in rl.scope_logs:
-            yield from sl.log_records
