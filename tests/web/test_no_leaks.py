@@ -23,13 +23,6 @@ GITHUB_TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
 AWS_KEY_ID = "AKIA" + "IOSFODNN7EXAMPLQ"
 HOOK_SECRET = "hook-secret-" + "Zq8wX1"
 
-# Client-controlled values that redaction/_keys.py currently lists in EXEMPT_KEYS (never
-# scanned): the middleware copies them into every event of the request.
-EXEMPT_UNTIL_FIXED = pytest.mark.xfail(
-    strict=True,
-    reason="url.path, user_agent.original and audit.request.id are in redaction EXEMPT_KEYS",
-)
-
 
 @pytest.fixture(name="exported")
 def _exported() -> Iterator[InMemoryLogRecordExporter]:
@@ -68,21 +61,17 @@ def exported_text(exporter: InMemoryLogRecordExporter) -> str:
 @pytest.mark.parametrize(
     ("path", "headers", "secret"),
     [
-        pytest.param(
-            f"/reset/{GITHUB_TOKEN}", {}, GITHUB_TOKEN, marks=EXEMPT_UNTIL_FIXED, id="path"
-        ),
+        pytest.param(f"/reset/{GITHUB_TOKEN}", {}, GITHUB_TOKEN, id="path"),
         pytest.param(
             "/admin",
             {"HTTP_USER_AGENT": f"sync-bot token={GITHUB_TOKEN}"},
             GITHUB_TOKEN,
-            marks=EXEMPT_UNTIL_FIXED,
             id="user_agent",
         ),
         pytest.param(
             "/admin",
             {"HTTP_X_REQUEST_ID": AWS_KEY_ID},
             AWS_KEY_ID,
-            marks=EXEMPT_UNTIL_FIXED,
             id="request_id",
         ),
     ],
