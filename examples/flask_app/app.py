@@ -13,6 +13,8 @@ environment (see README.md)::
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import sys
 from functools import wraps
 from pathlib import Path
@@ -39,7 +41,9 @@ from otel_audit.wsgi import AuditWSGIMiddleware, flask_login_actor
 log = logging.getLogger("security")
 accounts = Accounts()
 app = Flask(__name__)
-app.secret_key = "example-only-not-a-secret"  # a demo signing key
+# Signs the session cookie. Never a literal in code that gets copied: from the environment,
+# else a fresh key per process (sessions then end when the server restarts).
+app.secret_key = os.environ.get("FLASK_SECRET_KEY") or secrets.token_hex(32)
 login_manager = LoginManager(app)
 
 
