@@ -90,10 +90,7 @@ class _LRU(Generic[_K, _V]):
         value = self._data.get(key)
         if value is None:
             value = factory()
-            self._data[key] = value
-            if len(self._data) > self._cap:
-                self._data.popitem(last=False)
-                self._stats.incr(self._counter)
+            self.set(key, value)
         else:
             self._data.move_to_end(key)
         return value
