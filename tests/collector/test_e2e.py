@@ -167,8 +167,8 @@ def test_syslog_sink_gets_rfc5424_with_ocsf_json(run: Run) -> None:
     failure = messages[run.emitted[0]["event_id"]]["msg"]
     assert (failure["class_uid"], failure["category_uid"], failure["activity_id"]) == (3002, 3, 1)
     assert failure["type_uid"] == 300201
-    assert failure["status_id"] == 2
-    assert failure["severity_id"] == 3
+    assert (failure["status_id"], failure["status"]) == (2, "Failure")
+    assert (failure["severity_id"], failure["severity"]) == (3, "Medium")
     assert failure["status_detail"] == "bad_password"
     assert failure["src_endpoint"]["ip"] == "203.0.113.7"
     assert failure["actor"]["user"] == {"uid": "alice"}  # no user.name sent: no name key
@@ -176,6 +176,7 @@ def test_syslog_sink_gets_rfc5424_with_ocsf_json(run: Run) -> None:
     assert failure["unmapped"]["event.category"] == ["authentication"]
     success = messages[run.emitted[2]["event_id"]]["msg"]
     assert (success["status_id"], success["severity_id"], success["type_uid"]) == (1, 1, 300201)
+    assert (success["status"], success["severity"]) == ("Success", "Informational")
     denied = messages[run.emitted[4]["event_id"]]["msg"]
     assert (denied["class_uid"], denied["type_uid"], denied["status_id"]) == (3003, 300399, 2)
 
