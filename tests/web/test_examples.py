@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpers.otlp_receiver import OTLPHttpReceiver, ReceivedLog
+from helpers.otlp_receiver import OTLPHttpReceiver, ReceivedLog, ReceivedSpan
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -150,6 +150,12 @@ def wait_healthy(base_url: str, process: subprocess.Popen[bytes], log_path: Path
     pytest.fail(f"server not healthy in time:\n{log_path.read_text(errors='replace')}")
 
 
+def request_path(span: ReceivedSpan) -> str:
+    """The path a server span handled, under old or new HTTP semantic conventions."""
+    target = span.attributes.get("url.path") or span.attributes.get("http.target") or ""
+    return str(target).split("?", 1)[0]
+
+
 def names(logs: list[ReceivedLog]) -> set[str]:
     return {r.event_name for r in logs if r.event_name}
 
@@ -200,11 +206,14 @@ def test_session_reaches_the_receiver(served):
     assert denied.attributes["event.outcome"] == "failure"
 
     # trace ids match the server spans of the requests that emitted them
-    server_traces = {s.trace_id for s in receiver.spans if s.kind == SERVER_KIND}
+    server_spans = {s.trace_id: s for s in receiver.spans if s.kind == SERVER_KIND}
     for record in logs:
         if record.event_name and record.event_name.split(".")[0] in {"authentication", "alert"}:
-            assert record.trace_id in server_traces, record.event_name
-    assert denied.trace_id in server_traces
+            assert record.trace_id in server_spans, record.event_name
+            assert request_path(server_spans[record.trace_id]) == record.attributes["url.path"]
+    assert request_path(server_spans[denied.trace_id]) == "/admin/users"
+    (grant,) = by_name(logs, "account.role_granted")
+    assert request_path(server_spans[grant.trace_id]) == "/admin/roles"
 
     # alerts from the in-process detections
     rules = {a.attributes["audit.alert.rule"] for a in logs if a.event_name.startswith("alert.")}
