@@ -304,6 +304,22 @@ class TestRecords:
         engine.redact_log_record(record)
         assert record.attributes == {"http.route": "/orders/{id}"}
 
+    @pytest.mark.parametrize("json_text", ['{"mfa_code": "913377"}', '  [{"mfa_code": "913377"}]'])
+    def test_json_attribute_gets_key_rules(self, engine, json_text):
+        """A JSON string attribute is walked with the key rules, not waved through as clean."""
+        attrs = BoundedAttributes(attributes={"payload": json_text}, immutable=False)
+        record = LogRecord(body="GET /orders/{id} ok", attributes=attrs)
+        engine.redact_log_record(record)
+        assert "913377" not in str(attrs["payload"])
+        assert list(attrs[semconv.AUDIT_REDACTION]) == ["key.pii:1"]
+
+    def test_braces_in_plain_text_stay_clean(self, engine):
+        """A route template or a bracketed prefix is not JSON: the record is left as it was."""
+        record = LogRecord(body="[worker-1] GET /orders/{id} 200", attributes={"n": "x"})
+        engine.redact_log_record(record)
+        assert record.body == "[worker-1] GET /orders/{id} 200"
+        assert record.attributes == {"n": "x"}
+
     def test_internal_error_fails_closed(self, engine, monkeypatch):
         """An internal error replaces body and attributes and never raises."""
 

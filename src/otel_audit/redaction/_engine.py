@@ -305,11 +305,12 @@ class RedactionEngine:
             return False
         attrs = log_record.attributes
         if attrs:
-            plan = self._keys.plan
+            verdicts, plan = self._keys.verdicts, self._keys.plan
             # BoundedAttributes.items() goes through a Python __getitem__ per key; its
             # backing dict reads the same data without that (read-only use).
             for key, value in getattr(attrs, "_dict", attrs).items():
-                verdict = plan(key)
+                # (A cache cleared between the two lookups raises KeyError: full walk.)
+                verdict = verdicts[key] if key in verdicts else plan(key)
                 if verdict is EXEMPT:
                     continue
                 if verdict is not None:
@@ -322,9 +323,9 @@ class RedactionEngine:
                     return False
         if not strings:
             return True
-        if any(map(may_be_json, strings)):
-            return False  # JSON in a string is walked with the key rules
         joined = "\n".join(strings)
+        if ("{" in joined or "[" in joined) and any(map(may_be_json, strings)):
+            return False  # JSON in a string is walked with the key rules
         return len(joined) <= self._ctx.limits.max_string and not self._registry.any_trigger(joined)
 
     def _redact_record(self, log_record: LogRecord, walk: Walk) -> None:

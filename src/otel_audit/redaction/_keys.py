@@ -331,7 +331,8 @@ class KeyClassifier:
                 table.setdefault(name, rule)
         self._table = table
         self._mask_client_ip = mask_client_ip
-        self._cache: dict[str, KeyRule | object | None] = {}
+        self.verdicts: dict[str, KeyRule | object | None] = {}
+        """The cache behind :meth:`plan`; read it directly on a hot path, never write it."""
 
     def exempt(self, key: str) -> bool:
         """Keys whose values are kept verbatim (ids, routes, our own metadata)."""
@@ -356,13 +357,13 @@ class KeyClassifier:
             ``EXEMPT`` (keep verbatim), a rule (replace the whole value) or ``None``
             (scan the value's content).
         """
-        cached = self._cache.get(key, _MISSING)
+        cached = self.verdicts.get(key, _MISSING)
         if cached is not _MISSING:
             return cached
         plan: KeyRule | object | None = EXEMPT if self.exempt(key) else self._classify(key)
-        if len(self._cache) >= self._CACHE_MAX:
-            self._cache.clear()
-        self._cache[key] = plan
+        if len(self.verdicts) >= self._CACHE_MAX:
+            self.verdicts.clear()
+        self.verdicts[key] = plan
         return plan
 
     def _classify(self, key: str) -> KeyRule | None:
