@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from functools import lru_cache
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from otel_audit import semconv
 from otel_audit._api import security_event
@@ -329,6 +329,36 @@ class WebAudit:
             self.stats.incr(f"events.{name}")
         except Exception:
             self.stats.incr("event_errors")
+
+
+_App = TypeVar("_App")
+
+
+class AuditMiddlewareBase(Generic[_App, _T]):
+    """
+    What both middlewares hold: the wrapped app, the per-request policy, the guarded hook.
+
+    Args:
+        app: The application to wrap.
+        actor_hook: Returns the actor from the environ / scope; guarded.
+        settings: Override the settings (default: :func:`resolve_settings`).
+    """
+
+    def __init__(
+        self,
+        app: _App,
+        *,
+        actor_hook: Callable[[_T], Any] | None = None,
+        settings: AuditSettings | None = None,
+    ) -> None:
+        self.app = app
+        self._web = WebAudit(resolve_settings(settings))
+        self._hook = guarded(actor_hook, self._web.stats, "hook_errors")
+
+    @property
+    def stats(self) -> ProcessorStats:
+        """Counters: ``hook_errors``, ``event_errors``, ``events.<name>``."""
+        return self._web.stats
 
 
 def resolve_settings(settings: AuditSettings | None) -> AuditSettings:

@@ -63,9 +63,8 @@ from otel_audit._context import (
     reset_request_context,
     set_request_context,
 )
-from otel_audit._processor import ProcessorStats
 from otel_audit._settings import AuditSettings
-from otel_audit._web import WebAudit, guarded, resolve_settings
+from otel_audit._web import AuditMiddlewareBase
 
 __all__ = ["ASGIActorHook", "AuditASGIMiddleware"]
 
@@ -79,7 +78,7 @@ ASGIActorHook = Callable[[Scope], Any]
 """Given the ASGI scope, return the actor: an Actor, a user id, a mapping, or None."""
 
 
-class AuditASGIMiddleware:
+class AuditASGIMiddleware(AuditMiddlewareBase[ASGIApp, Scope]):
     """
     Fill otel-audit's request context for each ASGI request and emit the HTTP events.
 
@@ -100,20 +99,13 @@ class AuditASGIMiddleware:
         actor_hook: ASGIActorHook | None = None,
         settings: AuditSettings | None = None,
     ) -> None:
-        self.app = app
-        self._web = WebAudit(resolve_settings(settings))
-        self._hook = guarded(actor_hook, self._web.stats, "hook_errors")
+        super().__init__(app, actor_hook=actor_hook, settings=settings)
         self._request_id = self._web.request_id_header.encode("latin-1")
         # Without a trusted proxy the forwarding headers are never believed: skip them.
         wanted = {b"user-agent", self._request_id}
         if self._web.resolver.trusts_any:
             wanted |= {b"forwarded", b"x-forwarded-for"}
         self._wanted = frozenset(wanted)
-
-    @property
-    def stats(self) -> ProcessorStats:
-        """Counters: ``hook_errors``, ``event_errors``, ``events.<name>``."""
-        return self._web.stats
 
     def _context(self, scope: Scope) -> RequestContext:
         wanted = self._wanted

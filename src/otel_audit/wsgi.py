@@ -75,9 +75,8 @@ from otel_audit._context import (
     reset_request_context,
     set_request_context,
 )
-from otel_audit._processor import ProcessorStats
 from otel_audit._settings import AuditSettings
-from otel_audit._web import WebAudit, guarded, resolve_settings
+from otel_audit._web import AuditMiddlewareBase, WebAudit
 from otel_audit.web_adapters import flask_login_actor
 
 __all__ = ["AuditWSGIMiddleware", "WSGIActorHook", "flask_login_actor"]
@@ -103,7 +102,7 @@ WSGIActorHook = Callable[[Mapping[str, Any]], Any]
 """Given the WSGI environ, return the actor: an Actor, a user id, a mapping, or None."""
 
 
-class AuditWSGIMiddleware:
+class AuditWSGIMiddleware(AuditMiddlewareBase[WSGIApplication, Mapping[str, Any]]):
     """
     Fill otel-audit's request context for each WSGI request and emit the HTTP events.
 
@@ -125,17 +124,10 @@ class AuditWSGIMiddleware:
         actor_hook: WSGIActorHook | None = None,
         settings: AuditSettings | None = None,
     ) -> None:
-        self.app = app
-        self._web = WebAudit(resolve_settings(settings))
-        self._hook = guarded(actor_hook, self._web.stats, "hook_errors")
+        super().__init__(app, actor_hook=actor_hook, settings=settings)
         header = self._web.request_id_header
         self._request_id_key = "HTTP_" + header.upper().replace("-", "_")
         self._forwarding = self._web.resolver.trusts_any
-
-    @property
-    def stats(self) -> ProcessorStats:
-        """Counters: ``hook_errors``, ``event_errors``, ``events.<name>``."""
-        return self._web.stats
 
     def _context(self, environ: Environ) -> RequestContext:
         port = environ.get("REMOTE_PORT")
