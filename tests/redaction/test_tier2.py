@@ -35,6 +35,9 @@ BENIGN = [
     "deploy 9fceb02d0ae598e95dc970b74767f19372d61af8 version 2.31.0 build 20240501",
     "user 42 reset their password; next rotation in 90 days",
     "trace 4bf92f3577b34da6a3ce929d0e0e4736 epoch 1715000000123",
+    # A DEA-number pattern (MedicalLicenseRecognizer) matches inside these digests.
+    "deployed 2616f0350867 (2616f0350867e2ac1f0ad5d0ac823359458249d5) version 1.39.10",
+    "fetched app-5.20.9.js sha256:23837c99ef53399138e0562c3f4b4885e308ba25",
 ]
 
 

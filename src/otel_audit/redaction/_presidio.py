@@ -56,6 +56,14 @@ _SEPARATOR: Final = "\n\n"
 # or time, a 26+ character token (crypto addresses) or an Italian fiscal code prefix.
 _TRIGGER: Final = re.compile(r"(?<![\d\-:.])\d{4,}(?![\d\-:])|\b[A-Za-z0-9]{26,}\b|[A-Za-z]{6}\d\d")
 
+# Hex digests (16+ hex digits, at least one a-f) and UUIDs: investigators' join keys, and
+# no entity tier 2 looks for has that shape, but patterns without word boundaries (the
+# DEA number of MedicalLicenseRecognizer) match inside them. Findings within are dropped.
+_IDENTIFIER: Final = re.compile(
+    r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+    r"[0-9a-fA-F]{12}|(?=[0-9]*[a-fA-F])[0-9a-fA-F]{16,})(?![0-9A-Za-z])"
+)
+
 # Recognizers kept: checksum-validated or distinctive. Left out as noisy on log lines:
 # date, URL, UUID, IP, phone, driver licences, passports, bank numbers, Aadhaar (matched
 # the tail of UUIDs) and Australian TFN (nine digits, one in eleven passes the checksum).
@@ -307,6 +315,9 @@ def _replace(text: str, found: list[tuple[int, int, str]]) -> tuple[str, dict[st
     """``text`` with each finding replaced by its placeholder; overlaps merged left to right."""
     if not found:
         return text, {}
+    ids = [m.span() for m in _IDENTIFIER.finditer(text)]
+    if ids:
+        found = [f for f in found if not any(a <= f[0] and f[1] <= b for a, b in ids)]
     counts: dict[str, int] = {}
     parts: list[str] = []
     position = 0
