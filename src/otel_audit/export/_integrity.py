@@ -99,9 +99,9 @@ CP_REASON: Final = "audit.checkpoint.reason"
 _SEVERITY_INFO: Final = 9
 
 
-def _q(text: str) -> str:
-    """A JSON string literal, non-ASCII kept (``json.dumps(text, ensure_ascii=False)``)."""
-    return encode_basestring(text)
+# A JSON string literal with non-ASCII kept, as ``json.dumps(text, ensure_ascii=False)``
+# writes it (the C function itself: a wrapper costs ~2 µs per record).
+_q: Final = encode_basestring
 
 
 def canonical_value(value: AnyValue) -> str:  # noqa: PLR0911  # one return per AnyValue kind
