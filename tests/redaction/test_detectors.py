@@ -221,6 +221,8 @@ PARITY = [
     ("the master key is 9fK2xLmQ8vR3tZ7wPq", "9fK2xLmQ8vR3tZ7wPq"),
     ("signing_key\n= 9fK2xLmQ8vR3tZ7wPq", "9fK2xLmQ8vR3tZ7wPq"),
     ("order A4111111111111111 paid", "4111111111111111"),
+    ('{"password" \t: "hunter2x"}', "hunter2x"),
+    ('log: password \\":\\"hunter2x\\"', "hunter2x"),
     ("refund GB82 WEST 1234 5698 7654 32 sent", "GB82 WEST 1234 5698 7654 32"),
 ]
 

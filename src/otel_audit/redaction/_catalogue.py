@@ -511,53 +511,14 @@ CATALOGUE: Final[tuple[Detector, ...]] = (
     ),
     Detector(
         "credential_pair",  # password=…, "secret": "…", token: … in text, JSON, URLs, SQL
-        (
-            "passw",
-            "pwd",
-            "passphrase",
-            "passcode",
-            "secret",
-            "credential",
-            "creds",
-            "token",
-            "api_key",
-            "apikey",
-            "api-key",
-            "api.key",
-            "access_key",
-            "accesskey",
-            "access-key",
-            "private_key",
-            "privatekey",
-            "private-key",
-            "accountkey",
-            "account_key",
-            "sharedaccesskey",
-            "signing_key",
-            "signingkey",
-            "encryption_key",
-            "encryptionkey",
-            "session",
-            "sessid",
-            "cookie",
-            "authorization",
-            "jwt",
-            "pin",
-            "otp",
-            "cvv",
-            "cvc",
-            "ssn",
-            "sid",
-            "secret_key",
-            "secretkey",
-        ),
+        _ALL_PAIR_WORDS,  # the finder only reports keys ending in one of them
         finder=credential_pairs,
         priority=65,
         re2_triggers=(
             (
                 "(?:passw(?:or)?d|passphrase|passcode|secret|credentials?|creds|token|key"
                 "|session(?:[_.\\-]?id)?|sessid|cookie|authorization|pwd|jwt|pin|otp|cvv2?|cvc2?"
-                "|ssn|sid)[\"'\\]\\\\]{0,3}[ \\t]{0,3}[:=]"
+                "|ssn|sid)[\"'\\]\\\\ \\t]{0,4}[:=]"
             ),
         ),
     ),
