@@ -86,6 +86,8 @@ class CompiledDetector:
 
     detector: Detector
     regex: re.Pattern[str] | None = field(default=None)
+    gate: re.Pattern[str] | None = field(default=None)
+    """On the ``re`` backend, the sharp triggers checked after a keyword fired."""
 
     def spans(self, text: str, action: Action) -> Iterable[Span]:
         """Every validated match of this detector in ``text``."""
@@ -191,6 +193,20 @@ def _trie_regex(words: Sequence[str]) -> str:
     return build(trie)
 
 
+def _compile(det: Detector, *, use_re2: bool) -> CompiledDetector:
+    if det.finder is None and not det.pattern:
+        msg = f"detector {det.rule_id} has neither a pattern nor a finder"
+        raise ValueError(msg)
+    if not det.keywords:
+        msg = f"detector {det.rule_id} has no keywords; it would run on every string"
+        raise ValueError(msg)
+    regex = None if det.finder is not None else re.compile(det.pattern, det.flags)
+    gate = None
+    if det.re2_triggers and not use_re2:
+        gate = re.compile("|".join(f"(?:{t})" for t in det.re2_triggers))
+    return CompiledDetector(det, regex, gate)
+
+
 def _re2_available() -> bool:
     try:
         import re2  # noqa: F401, PLC0415 - probing the optional dependency
@@ -230,15 +246,8 @@ class DetectorRegistry:
                 raise TypeError(msg)
             if det.level == STRICT and level != STRICT:
                 continue
-            if det.finder is None and not det.pattern:
-                msg = f"detector {det.rule_id} has neither a pattern nor a finder"
-                raise ValueError(msg)
-            if not det.keywords:
-                msg = f"detector {det.rule_id} has no keywords; it would run on every string"
-                raise ValueError(msg)
-            regex = None if det.finder is not None else re.compile(det.pattern, det.flags)
             position = len(self._compiled)
-            self._compiled.append(CompiledDetector(det, regex))
+            self._compiled.append(_compile(det, use_re2=use_re2))
             keywords = det.keywords
             if use_re2 and det.re2_triggers:
                 keywords = tuple(f"re:{t}" for t in det.re2_triggers)
@@ -271,17 +280,23 @@ class DetectorRegistry:
         return self._actions.get(rule_id, default)
 
     def any_trigger(self, text: str) -> bool:
-        """Whether any detector could match ``text`` (one prefilter pass, nothing else)."""
-        return bool(self.prefilter.triggered(text.lower()))
+        """Whether any detector could match ``text`` (the prefilter, no detector runs)."""
+        return bool(self._triggered(text))
 
     def _triggered(self, text: str) -> list[int]:
-        hits = self.prefilter.triggered(text.lower())
+        lowered = text.lower()
+        hits = self.prefilter.triggered(lowered)
         if not hits:
             return []
         positions: set[int] = set()
         for hit in hits:
             positions.update(self._by_trigger[hit])
-        return sorted(positions)
+        # Keywords are coarse (``token`` in ``token_expires_at``); on the re backend a
+        # detector with sharp triggers runs only if one of them matches as well.
+        compiled = self._compiled
+        return [
+            p for p in sorted(positions) if (g := compiled[p].gate) is None or g.search(lowered)
+        ]
 
     def triggered_rules(self, text: str) -> set[str]:
         """Rule ids of the detectors the prefilter would run on ``text`` (for tests)."""
