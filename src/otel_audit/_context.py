@@ -70,6 +70,21 @@ def to_actor(value: ActorLike | None) -> Actor | None:
     return Actor(id=str(value))
 
 
+class EventLedger:
+    """
+    Which security-event categories a request has emitted so far.
+
+    Mutable and shared by every copy of one request's context (``update_request_context``
+    passes it along), so the middleware can see that the application already recorded,
+    say, an authentication failure and not add a second event for the same 401.
+    """
+
+    __slots__ = ("categories",)
+
+    def __init__(self) -> None:
+        self.categories: set[str] = set()
+
+
 @dataclass(frozen=True, slots=True)
 class RequestContext:
     """What the AuditProcessor adds to every record emitted while a request is handled.
@@ -88,17 +103,24 @@ class RequestContext:
     session_id: str | None = None
     actor: Actor | None = None
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    _attributes: Mapping[str, Any] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        # Computed once: the processor reads it for every record of the request.
-        # Bounded once here: the processor writes these straight into the record's dict,
-        # past the SDK's own value cleaning.
-        object.__setattr__(self, "_attributes", MappingProxyType(bound_mapping(self._build())))
+    emitted: EventLedger = field(default_factory=EventLedger, compare=False, repr=False)
+    _attributes: Mapping[str, Any] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def attributes(self) -> Mapping[str, Any]:
-        """The context as semantic-convention attributes (read-only)."""
-        return self._attributes
+        """
+        The context as semantic-convention attributes (read-only).
+
+        Built on first use, so a request that logs nothing never pays for it, then kept:
+        the processor reads it for every record of the request. Bounded here because the
+        processor writes these straight into the record's dict, past the SDK's cleaning.
+        """
+        built = self._attributes
+        if built is None:
+            built = MappingProxyType(bound_mapping(self._build()))
+            object.__setattr__(self, "_attributes", built)
+        return built
 
     def _build(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

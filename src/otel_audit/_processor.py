@@ -254,6 +254,9 @@ class AuditProcessor(LogRecordProcessor):
             record.severity_text = _SEVERITY_TEXT.get(event_type.severity, "INFO")
         if not record.timestamp:
             record.timestamp = record.observed_timestamp or time_ns()
+        request = _REQUEST.get()
+        if request is not None:
+            request.emitted.categories.add(event_type.category.value)
 
     def _enrich(self, record: LogRecord, attrs: MutableMapping[str, Any]) -> None:
         if not record.trace_id:

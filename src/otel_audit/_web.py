@@ -279,17 +279,24 @@ class WebAudit:
         return status >= 500 and self.server_error  # noqa: PLR2004  # server errors
 
     def _event_for(
-        self, status: int, route: str | None, path: str | None
+        self, status: int, route: str | None, path: str | None, already: set[str]
     ) -> tuple[str, str] | None:
-        """The automatic event name and default reason for ``status``, if any."""
+        """
+        The automatic event name and default reason for ``status``, if any.
+
+        ``already`` holds the categories the application emitted during this request: a
+        401 after the app's own ``authentication.failure`` is the same fact, not a second
+        event.
+        """
         if not self.wants(status):
             return None
-        if status == 401:  # noqa: PLR2004  # Unauthorized
-            return "authorization.denied", "unauthenticated"
-        if status == 403:  # noqa: PLR2004  # Forbidden
-            return "authorization.denied", "forbidden"
-        if status == 429:  # noqa: PLR2004  # Too Many Requests
-            return "rate_limit.exceeded", "http_429"
+        automatic = _STATUS_EVENTS.get(status)
+        if automatic is not None:
+            name, reason, same_fact = automatic
+            if already & same_fact:
+                self.stats.incr(f"events_suppressed.{name}")
+                return None
+            return name, reason
         if self.is_sensitive(route, path):
             return SERVER_ERROR_EVENT, f"http_{status}"
         return None
@@ -313,7 +320,8 @@ class WebAudit:
         try:
             path = ctx.path if ctx is not None else None
             route = route or (ctx.route if ctx is not None else None)
-            event = self._event_for(status, route, path)
+            already = ctx.emitted.categories if ctx is not None else set()
+            event = self._event_for(status, route, path, already)
             if event is None:
                 return
             name, default_reason = event
@@ -330,6 +338,14 @@ class WebAudit:
         except Exception:
             self.stats.incr("event_errors")
 
+
+_ACCESS: Final = frozenset({"authentication", "authorization"})
+# status -> (event, default reason, categories whose app-emitted event already says it)
+_STATUS_EVENTS: Final[dict[int, tuple[str, str, frozenset[str]]]] = {
+    401: ("authorization.denied", "unauthenticated", _ACCESS),
+    403: ("authorization.denied", "forbidden", _ACCESS),
+    429: ("rate_limit.exceeded", "http_429", frozenset({"rate_limit"})),
+}
 
 _App = TypeVar("_App")
 

@@ -222,7 +222,7 @@ def test_composes_with_opentelemetry_middleware(pipeline, audit_outside):
     """In either order, events of the request carry the server span's trace id."""
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        security_event("authentication.failure", actor="alice")
+        security_event("data.accessed", actor="alice")
         await send({"type": "http.response.start", "status": 403, "headers": []})
         await send({"type": "http.response.body", "body": b"no"})
 
@@ -241,5 +241,5 @@ def test_composes_with_opentelemetry_middleware(pipeline, audit_outside):
     assert len(server) == 1
     events = pipeline.events()
     names = sorted(e.name or "" for e in events)
-    assert names == ["authentication.failure", "authorization.denied"]
+    assert names == ["authorization.denied", "data.accessed"]
     assert {server[0].context.trace_id} == {e.trace_id for e in events}

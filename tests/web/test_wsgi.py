@@ -234,6 +234,31 @@ class TestAutomaticEvents:
         assert pipeline.events() == []
 
     @pytest.mark.parametrize(
+        ("app_event", "status", "expected"),
+        [
+            ("authentication.failure", "401 Unauthorized", ["authentication.failure"]),
+            ("authorization.denied", "403 Forbidden", ["authorization.denied"]),
+            ("rate_limit.exceeded", "429 Too Many Requests", ["rate_limit.exceeded"]),
+            ("data.accessed", "403 Forbidden", ["authorization.denied", "data.accessed"]),
+            ("authentication.failure", "429 Too Many Requests",
+             ["authentication.failure", "rate_limit.exceeded"]),
+        ],
+    )  # fmt: skip
+    def test_no_second_event_for_the_same_fact(self, pipeline, app_event, status, expected):
+        """An app that already recorded the failure gets no duplicate automatic event."""
+
+        def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            security_event(app_event, actor="alice")
+            start_response(status, [])
+            return [b""]
+
+        middleware = AuditWSGIMiddleware(app, settings=pipeline.settings)
+        call(middleware, make_environ("/login"))
+        assert expected == sorted(e.name or "" for e in pipeline.events())
+        suppressed = {k: v for k, v in middleware.stats.snapshot().items() if "suppressed" in k}
+        assert bool(suppressed) == (len(expected) == 1)
+
+    @pytest.mark.parametrize(
         ("events", "status", "expected"),
         [
             (frozenset({"rate_limited"}), "403 Forbidden", 0),
@@ -255,7 +280,7 @@ def test_composes_with_opentelemetry_middleware(pipeline, audit_outside):
     """In either order, events of the request carry the server span's trace id."""
 
     def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        security_event("authentication.failure", actor="alice")
+        security_event("data.accessed", actor="alice")
         start_response("403 Forbidden", [])
         return [b"no"]
 
@@ -271,6 +296,6 @@ def test_composes_with_opentelemetry_middleware(pipeline, audit_outside):
     call(wrapped, make_environ("/admin/x"))
     (span,) = pipeline.spans.get_finished_spans()
     names = sorted(e.name or "" for e in pipeline.events())
-    assert names == ["authentication.failure", "authorization.denied"]
+    assert names == ["authorization.denied", "data.accessed"]
     assert {span.context.trace_id} == {e.trace_id for e in pipeline.events()}
     assert get_request_context() is None
