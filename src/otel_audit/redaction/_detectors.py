@@ -270,11 +270,6 @@ class DetectorRegistry:
         """``re2`` or ``re``: which engine runs the prefilter."""
         return self.prefilter.backend
 
-    @property
-    def rule_ids(self) -> list[str]:
-        """Rule ids of the active detectors, in catalogue order."""
-        return [c.detector.rule_id for c in self._compiled]
-
     def action_for(self, rule_id: str, default: Action) -> Action:
         """The configured action of ``rule_id``."""
         return self._actions.get(rule_id, default)

@@ -186,11 +186,6 @@ class RedactionEngine:
         return self._registry.backend
 
     @property
-    def rule_ids(self) -> list[str]:
-        """Active content rule ids."""
-        return sorted(set(self._registry.rule_ids))
-
-    @property
     def stats(self) -> RedactionStats:
         """Process-wide counters of this engine."""
         return self._stats
