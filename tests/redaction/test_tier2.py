@@ -210,3 +210,31 @@ class TestBatching:
         with caplog.at_level("WARNING", logger="presidio-analyzer"):
             exporter.redact_text("reference 12345678 filed")
         assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+    def test_nested_strings_are_analysed(self):
+        """Strings inside a structured body or a sequence attribute are analysed in place."""
+        exporter = _stubbed(_StubAnalyzer("12345678"))
+        body = {"user": {"notes": ["ok", "id 12345678"]}, "n": 7, "t": ("a", "12345678")}
+        record = LogRecord(body=body, attributes={"ids": ("x", "12345678 y")})
+        exporter.export([ReadableLogRecord(log_record=record, resource=Resource.create({}))])
+        assert record.body == {
+            "user": {"notes": ["ok", "id [REDACTED:presidio.THING]"]},
+            "n": 7,
+            "t": ("a", "[REDACTED:presidio.THING]"),
+        }
+        assert record.attributes["ids"] == ("x", "[REDACTED:presidio.THING] y")
+        assert body["user"]["notes"][1] == "id 12345678"  # copy on write: caller's dict intact
+
+    def test_unwalkable_values_are_replaced_whole(self):
+        """A cyclic or too-deep value cannot be analysed completely, so none of it leaves."""
+        exporter = _stubbed(_StubAnalyzer("12345678"))
+        cyclic: dict[str, object] = {"note": "id 12345678"}
+        cyclic["self"] = cyclic
+        deep: object = "id 12345678"
+        for _ in range(40):
+            deep = [deep]
+        record = LogRecord(body=cyclic, attributes={"deep": deep})
+        exporter.export([ReadableLogRecord(log_record=record, resource=Resource.create({}))])
+        assert record.body == "[REDACTED:tier2.limit.size]"
+        assert record.attributes["deep"] == "[REDACTED:tier2.limit.size]"
+        assert exporter.failures == {"tier2.limit.size": 2}

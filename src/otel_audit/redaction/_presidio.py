@@ -24,7 +24,7 @@ import bisect
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
@@ -142,10 +142,11 @@ class PresidioRedactingExporter(LogRecordExporter):
     """
     Wraps an exporter: Presidio redacts each record's strings, then ``inner`` exports.
 
-    Runs on the export thread (the batch processor's worker), once per batch: the body and
-    non-exempt string attributes of every record are analysed together, in as few
-    ``analyze`` calls as the 16 KiB cap allows. A string over 16 KiB, in a call that
-    fails, or not reached within 250 ms per record of the batch is replaced.
+    Runs on the export thread (the batch processor's worker), once per batch: the strings
+    of every record's body and non-exempt attributes, nested ones included, are analysed
+    together, in as few ``analyze`` calls as the 16 KiB cap allows. A string over 16 KiB,
+    in a call that fails, or not reached within 250 ms per record of the batch is
+    replaced; so is a whole value too deep (32), large (1000 strings) or cyclic to walk.
 
     Args:
         inner: the exporter that receives the redacted batch.
@@ -241,33 +242,50 @@ class PresidioRedactingExporter(LogRecordExporter):
                 slot += 1
         return found
 
-    def _strings(self, record: LogRecord) -> Iterator[tuple[str | None, str]]:
-        """The strings tier 2 looks at, each with its place: ``None`` (body) or a key."""
-        if isinstance(record.body, str):
+    def _places(self, record: LogRecord) -> Iterator[tuple[str | None, Any]]:
+        """Values tier 2 looks at, each with its place: ``None`` (body) or a key."""
+        if record.body is not None:
             yield None, record.body
         for key, value in (record.attributes or {}).items():
-            if isinstance(value, str) and not self._keys.exempt(key):
+            if not self._keys.exempt(key):
                 yield key, value
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         """Redact every record of the batch, then hand the batch to the inner exporter."""
         records = [readable.log_record for readable in batch]
-        places = [(r, where, text) for r in records for where, text in self._strings(r)]
+        leaves: list[tuple[LogRecord, str | None, _Path, str]] = []
+        oversized: list[tuple[LogRecord, str | None]] = []
+        for record in records:
+            for where, value in self._places(record):
+                found = _leaves(value)
+                if found is None:
+                    oversized.append((record, where))
+                else:
+                    leaves.extend((record, where, path, text) for path, text in found)
         deadline = self._clock() + _MAX_SECONDS * max(1, len(records))
         try:
-            redacted = self.redact_texts([text for _, _, text in places], deadline)
+            redacted = self.redact_texts([text for *_, text in leaves], deadline)
         except Exception:  # fail closed: nothing unanalysed leaves
-            redacted = [(placeholder(_FAIL_ERROR), {_FAIL_ERROR: 1}) for _ in places]
-        found: dict[int, dict[str, int]] = {}
-        for (record, where, _), (new, counts) in zip(places, redacted, strict=True):
-            if counts:
-                if where is None:
-                    record.body = new
-                else:
-                    record.attributes[where] = new  # type: ignore[index]
-                _add(found.setdefault(id(record), {}), counts)
+            redacted = [(placeholder(_FAIL_ERROR), {_FAIL_ERROR: 1}) for _ in leaves]
+        changes = [
+            (record, where, path, new, counts)
+            for (record, where, path, _), (new, counts) in zip(leaves, redacted, strict=True)
+            if counts
+        ]
+        changes.extend(
+            (record, where, (), placeholder(_FAIL_SIZE), {_FAIL_SIZE: 1})
+            for record, where in oversized
+        )
+        found_in: dict[int, dict[str, int]] = {}
+        for record, where, path, new, counts in changes:
+            if where is None:
+                record.body = _put(record.body, path, new)
+            else:
+                attrs = record.attributes
+                attrs[where] = _put(attrs[where], path, new)  # type: ignore[index]
+            _add(found_in.setdefault(id(record), {}), counts)
         for record in records:
-            counts = found.get(id(record), {})
+            counts = found_in.get(id(record), {})
             if counts:
                 self._count(counts)
                 if record.attributes is not None:
@@ -294,6 +312,54 @@ class PresidioRedactingExporter(LogRecordExporter):
 def _add(total: dict[str, int], found: dict[str, int]) -> None:
     for rule, n in found.items():
         total[rule] = total.get(rule, 0) + n
+
+
+_Path = tuple[Any, ...]
+_MAX_LEAVES: Final = 1000
+_MAX_DEPTH: Final = 32
+
+
+def _leaves(value: Any) -> list[tuple[_Path, str]] | None:
+    """
+    The strings inside ``value`` (itself, or nested in mappings and sequences) with paths.
+
+    Returns:
+        ``None`` when the value is too deep, too large or cyclic to walk: it is then
+        replaced whole rather than exported partly unanalysed.
+    """
+    found: list[tuple[_Path, str]] = []
+    active: set[int] = set()
+
+    def walk(item: Any, path: _Path) -> bool:
+        if isinstance(item, str):
+            found.append((path, item))
+            return len(found) <= _MAX_LEAVES
+        if isinstance(item, Mapping):
+            children: Iterable[tuple[Any, Any]] = item.items()
+        elif isinstance(item, (list, tuple)):
+            children = enumerate(item)
+        else:
+            return True  # numbers, booleans, bytes: nothing for Presidio
+        if len(path) >= _MAX_DEPTH or id(item) in active:
+            return False
+        active.add(id(item))
+        ok = all(walk(child, (*path, step)) for step, child in children)
+        active.discard(id(item))
+        return ok
+
+    return found if walk(value, ()) else None
+
+
+def _put(value: Any, path: _Path, new: str) -> Any:
+    """A copy of ``value`` with the string at ``path`` replaced (copy on write)."""
+    if not path:
+        return new
+    step, rest = path[0], path[1:]
+    if isinstance(value, Mapping):
+        return {**value, step: _put(value[step], rest, new)}
+    items = list(value)
+    items[step] = _put(items[step], rest, new)
+    return tuple(items) if isinstance(value, tuple) else items
 
 
 def _chunks(pending: list[int], texts: Sequence[str]) -> Iterator[list[int]]:
