@@ -172,7 +172,7 @@ class AuditProcessor(LogRecordProcessor):
             security = self._process(log_record)
         except Exception:
             self.stats.incr("processing_errors")
-            _wipe(log_record.log_record)
+            wipe_record(log_record.log_record)
             return
         if security and self._observers:
             for observer in self._observers:
@@ -206,7 +206,7 @@ class AuditProcessor(LogRecordProcessor):
                 self._redactor.redact_log_record(record)
             except Exception:
                 self.stats.incr("redaction_errors")
-                _wipe(record)
+                wipe_record(record)
         return name is not None
 
     def _event_name(
@@ -334,7 +334,7 @@ def _uncatalogued(name: str) -> EventType:
     )
 
 
-def _wipe(record: LogRecord) -> None:
+def wipe_record(record: LogRecord) -> None:
     """Fail closed: keep our own metadata, replace everything that could hold a secret."""
     try:
         record.body = FAILED_PLACEHOLDER

@@ -418,7 +418,7 @@ class TestFork:
 
 class TestNothingEchoed:
     def test_failure_text_never_reaches_stderr(self, make_pipeline, capfd):
-        """A failing tier-2 hook whose message quotes the record: type and place only."""
+        """A failing tier-2 hook: values replaced (fail closed), stderr has type and place only."""
 
         def leaky_tier2(records: object) -> None:
             msg = "could not analyse 'password=hunter2-SECRET'"
@@ -432,6 +432,8 @@ class TestNothingEchoed:
             assert pipe.processor.force_flush(10_000)
             assert set(ids) <= set(receiver.event_ids())
             assert pipe.processor.stats["pre_export_failed"] == 3
+            bodies = {r.body.string_value for r in receiver.records()}
+            assert bodies == {"[REDACTED:processing_error]"}
         err = capfd.readouterr().err
         assert "pre_export (tier-2 redaction) failed" in err
         assert "ValueError at test_faults.py" in err

@@ -66,7 +66,7 @@ from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportRes
 from opentelemetry.sdk.resources import Resource
 
 from otel_audit._bounded import EXPORT, bound_value
-from otel_audit._processor import is_security_event
+from otel_audit._processor import is_security_event, wipe_record
 from otel_audit.export._codec import count_records, decode_request, sanitized_record
 from otel_audit.export._integrity import IntegrityChain
 from otel_audit.export._internal_log import log_failure, logger
@@ -467,8 +467,13 @@ class DurableLogRecordProcessor(LogRecordProcessor):
             try:
                 self._pre_export(readable)
             except Exception:
+                # Fail closed: what tier 2 could not inspect is replaced, not sent as is.
+                for record in readable:
+                    wipe_record(record.log_record)
                 self.stats.add("pre_export_failed", len(readable))
-                log_failure("pre_export (tier-2 redaction) failed; tier-1 output is sent")
+                log_failure(
+                    "pre_export (tier-2 redaction) failed; the batch's values were replaced"
+                )
         for i, record in enumerate(readable):
             clean = sanitized_record(record)
             if clean is not None:
