@@ -49,6 +49,9 @@ _FAIL_TIME: Final = "tier2.limit.timeout"
 _FAIL_SIZE: Final = "tier2.limit.size"
 _FAIL_ERROR: Final = "tier2.error.exception"
 _NER_ENTITIES: Final = ("PERSON", "LOCATION", "NRP")
+# A name or a place is words. Small NER models tag log tokens (`=db`, `900ms`, a URL, a
+# short hex id) as people and places; a finding with a digit or markup in it is dropped.
+_NER_NOT_A_NAME: Final = re.compile(r"[\d=/:_@#<>{}()\[\]|\\]|^[^A-Za-z\u00C0-\uFFFF]*$")
 # Joins the strings of one analyze call: no kept recognizer matches across a blank line,
 # and a finding that did would be clipped to each string it touches.
 _SEPARATOR: Final = "\n\n"
@@ -135,6 +138,13 @@ def _spacy_engine(model: str) -> Any:
         raise ConfigurationError(ev.OTEL_PYTHON_AUDIT_SPACY_MODEL, model, accepted)
     engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": model}])
     engine.load()
+    # Only the entity recognizer (and what feeds it) is needed: the dependency parser is
+    # the slowest stage of the small English pipelines and tier 2 never reads a parse.
+    # The lemmatizer stays: Presidio's context words are matched on lemmas.
+    for nlp in (engine.nlp or {}).values():
+        for name in ("parser", "senter"):
+            if name in nlp.pipe_names:
+                nlp.disable_pipe(name)
     return engine
 
 
@@ -233,6 +243,10 @@ class PresidioRedactingExporter(LogRecordExporter):
         for result in self._analyzer.analyze(
             text=joined, language="en", entities=self._entities, score_threshold=_THRESHOLD
         ):
+            if result.entity_type in _NER_ENTITIES and _NER_NOT_A_NAME.search(
+                joined[result.start : result.end]
+            ):
+                continue
             slot = max(0, bisect.bisect_right(starts, result.start) - 1)
             while slot < len(chunk) and starts[slot] < result.end:
                 base, length = starts[slot], len(texts[chunk[slot]])
