@@ -141,7 +141,8 @@ def _spacy_engine(model: str) -> Any:
     # Only the entity recognizer (and what feeds it) is needed: the dependency parser is
     # the slowest stage of the small English pipelines and tier 2 never reads a parse.
     # The lemmatizer stays: Presidio's context words are matched on lemmas.
-    for nlp in (engine.nlp or {}).values():
+    pipelines: dict[str, Any] = engine.nlp or {}
+    for nlp in pipelines.values():
         for name in ("parser", "senter"):
             if name in nlp.pipe_names:
                 nlp.disable_pipe(name)
