@@ -10,6 +10,7 @@ than passed on raw.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, MutableMapping
@@ -66,6 +67,8 @@ _SEVERITY_TEXT: Final = {
 }
 
 _OUTCOMES: Final = frozenset({"success", "failure", "unknown"})
+_UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_WRITTEN_LATER: Final = frozenset({semconv.AUDIT_REDACTION, *semconv.INTEGRITY_KEYS})
 
 
 @runtime_checkable
@@ -196,6 +199,11 @@ class AuditProcessor(LogRecordProcessor):
         if attrs is None:  # the SDK always sets a BoundedAttributes; be defensive anyway
             record.attributes = attrs = {}
         view = _fast_view(attrs)
+        if not view.keys().isdisjoint(_WRITTEN_LATER):
+            # Only otel-audit writes these (redaction, the integrity chain); a caller's
+            # value would be trusted downstream without being scanned.
+            for key in _WRITTEN_LATER:
+                view.pop(key, None)
         scope_name = rw.instrumentation_scope.name if rw.instrumentation_scope else None
         name = self._event_name(record, view, scope_name)
         if name is not None:
@@ -227,7 +235,7 @@ class AuditProcessor(LogRecordProcessor):
             return name  # already tagged upstream (e.g. replayed or an uncatalogued custom name)
         return None
 
-    def _tag(self, record: LogRecord, attrs: MutableMapping[str, Any], name: str) -> None:  # noqa: C901
+    def _tag(self, record: LogRecord, attrs: MutableMapping[str, Any], name: str) -> None:
         event_type = self._catalogue.get(name) or _uncatalogued(name)
         record.event_name = name
         attrs.pop(semconv.OTEL_EVENT_NAME, None)
@@ -239,15 +247,13 @@ class AuditProcessor(LogRecordProcessor):
         if attrs.get(semconv.EVENT_OUTCOME) not in _OUTCOMES:
             attrs[semconv.EVENT_OUTCOME] = event_type.outcome.value
         attrs[semconv.AUDIT_EVENT_NAME] = name
-        if semconv.EVENT_ID not in attrs:
+        event_id = attrs.get(semconv.EVENT_ID)
+        if not (isinstance(event_id, str) and _UUID.fullmatch(event_id)):
+            # Only a well-formed id is kept: redaction trusts this key's value.
             attrs[semconv.EVENT_ID] = new_event_id()
-        defaults = _type_attributes(event_type)
-        if attrs.keys().isdisjoint(defaults):  # the usual case: one C-level update
-            attrs.update(defaults)
-        else:
-            for key, value in defaults.items():
-                if key not in attrs:
-                    attrs[key] = value
+        # Always ours, never the caller's: redaction trusts these keys' values, so a
+        # caller-supplied value would pass unscanned.
+        attrs.update(_type_attributes(event_type))
         severity = record.severity_number
         if not severity or severity is SeverityNumber.UNSPECIFIED:
             record.severity_number = event_type.severity

@@ -17,6 +17,7 @@ import otel_audit
 from otel_audit import AuditProcessor, AuditSettings, _api, semconv
 from otel_audit._api import _set_provider
 from otel_audit._handler import AuditLoggingHandler
+from otel_audit.redaction import RedactionEngine
 
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -270,6 +271,48 @@ class TestFailClosed:
         pipeline.processor.add_observer(Bad())
         otel_audit.security_event("authentication.failure")
         assert pipeline.processor.stats.snapshot()["observer_errors"] == 1
+
+
+class TestTrustedKeysCannotCarrySecrets:
+    """Redaction trusts otel-audit's own keys, so callers must not be able to fill them."""
+
+    SECRET = "AKIAIOSFODNN7EXAMPLE"
+
+    def test_caller_values_in_our_keys_are_replaced_or_scanned(self):
+        """Caller values in event.id, ECS/OCSF, redaction and integrity keys never pass raw."""
+        settings = AuditSettings()
+        pipeline = Pipeline(
+            AuditProcessor(settings, redactor=RedactionEngine.from_settings(settings))
+        )
+        _set_provider(pipeline.provider)
+        try:
+            otel_audit.security_event(
+                "authentication.failure",
+                **{
+                    "event.id": f"id {self.SECRET}",
+                    "event.action": self.SECRET,
+                    "audit.ocsf.class_uid": self.SECRET,
+                    "audit.ocsf.note": self.SECRET,
+                    "audit.redaction": [self.SECRET],
+                    "audit.integrity.hmac": self.SECRET,
+                },
+            )
+        finally:
+            _set_provider(None)
+        (record,) = pipeline.records()
+        attrs = dict(record.attributes)
+        assert self.SECRET not in repr(attrs)
+        assert UUID7.match(attrs[semconv.EVENT_ID])
+        assert attrs[semconv.EVENT_ACTION] == "authentication-failure"
+        assert attrs[semconv.AUDIT_OCSF_CLASS_UID] == 3002
+        assert semconv.AUDIT_INTEGRITY_HMAC not in attrs
+
+    def test_well_formed_event_id_is_kept(self, pipeline):
+        """A caller's own UUID event id survives (at-least-once de-duplication needs it)."""
+        given = "01a20848-b532-7000-9755-6e305f2ef5c3"
+        logging.getLogger("security").info("replayed", extra={"event.id": given})
+        (record,) = pipeline.records()
+        assert record.attributes[semconv.EVENT_ID] == given
 
 
 class TestOddInput:

@@ -283,7 +283,6 @@ EXEMPT_KEYS: Final = frozenset(
         "service.name",
     }
 )
-EXEMPT_PREFIXES: Final = ("audit.integrity.", "audit.ocsf.")
 # audit.* fields that are scanned although they live in our namespace: free text, and
 # the request id a client chose.
 SCANNED_AUDIT_KEYS: Final = frozenset({semconv.AUDIT_REASON, semconv.AUDIT_REQUEST_ID})
@@ -339,8 +338,6 @@ class KeyClassifier:
         if key == semconv.CLIENT_ADDRESS:
             return not self._mask_client_ip
         if key in EXEMPT_KEYS:
-            return True
-        if key.startswith(EXEMPT_PREFIXES):
             return True
         return key in _SEMCONV_AUDIT_KEYS
 
