@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
+from typing import Any, Final
 
 from opentelemetry._logs import SeverityNumber
+
+from otel_audit import semconv
 
 
 class Category(str, Enum):
@@ -363,6 +365,32 @@ def register_event_type(
         ocsf_activity_id=int(ocsf_activity_id),
     )
     return CATALOGUE.register(event_type, replace=replace)
+
+
+# Keyed by name, checked by identity: hashing the frozen EventType itself costs a microsecond.
+_TAG_CACHE: dict[str, tuple[EventType, Mapping[str, Any]]] = {}
+
+
+def tag_attributes(event_type: EventType) -> Mapping[str, Any]:
+    """
+    The classification attributes every event of this type carries (ECS, OCSF, category).
+
+    Cached per type: the processor adds them to every security event on the app thread.
+    """
+    cached = _TAG_CACHE.get(event_type.name)
+    if cached is not None and cached[0] is event_type:
+        return cached[1]
+    attributes: Mapping[str, Any] = {
+        semconv.AUDIT_CATEGORY: event_type.category.value,
+        semconv.EVENT_CATEGORY: tuple(event_type.ecs_category),
+        semconv.EVENT_TYPE: tuple(event_type.ecs_type),
+        semconv.EVENT_ACTION: event_type.action,
+        semconv.AUDIT_OCSF_CLASS_UID: int(event_type.ocsf_class),
+        semconv.AUDIT_OCSF_CATEGORY_UID: event_type.ocsf_class.category_uid,
+        semconv.AUDIT_OCSF_ACTIVITY_ID: event_type.ocsf_activity_id,
+    }
+    _TAG_CACHE[event_type.name] = (event_type, attributes)
+    return attributes
 
 
 def category_of(name: str) -> Category:

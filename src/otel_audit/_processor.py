@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, MutableMapping
 from time import time_ns
 from typing import Any, Final, Protocol, cast, runtime_checkable
 
@@ -31,6 +31,7 @@ from otel_audit._catalogue import (
     OCSFClass,
     Outcome,
     category_of,
+    tag_attributes,
 )
 from otel_audit._context import _REQUEST, _SCOPE
 from otel_audit._ids import new_event_id
@@ -253,7 +254,7 @@ class AuditProcessor(LogRecordProcessor):
             attrs[semconv.EVENT_ID] = new_event_id()
         # Always ours, never the caller's: redaction trusts these keys' values, so a
         # caller-supplied value would pass unscanned.
-        attrs.update(_type_attributes(event_type))
+        attrs.update(tag_attributes(event_type))
         severity = record.severity_number
         if not severity or severity is SeverityNumber.UNSPECIFIED:
             record.severity_number = event_type.severity
@@ -301,27 +302,6 @@ def _fast_view(attrs: Any) -> MutableMapping[str, Any]:
         if maxlen is None or len(inner) + _HEADROOM <= maxlen:
             return inner
     return cast("MutableMapping[str, Any]", attrs)
-
-
-# Keyed by name, checked by identity: hashing the frozen EventType itself costs a microsecond.
-_TYPE_ATTR_CACHE: dict[str, tuple[EventType, Mapping[str, Any]]] = {}
-
-
-def _type_attributes(event_type: EventType) -> Mapping[str, Any]:
-    cached = _TYPE_ATTR_CACHE.get(event_type.name)
-    if cached is not None and cached[0] is event_type:
-        return cached[1]
-    attributes = {
-        semconv.AUDIT_CATEGORY: event_type.category.value,
-        semconv.EVENT_CATEGORY: tuple(event_type.ecs_category),
-        semconv.EVENT_TYPE: tuple(event_type.ecs_type),
-        semconv.EVENT_ACTION: event_type.action,
-        semconv.AUDIT_OCSF_CLASS_UID: int(event_type.ocsf_class),
-        semconv.AUDIT_OCSF_CATEGORY_UID: event_type.ocsf_class.category_uid,
-        semconv.AUDIT_OCSF_ACTIVITY_ID: event_type.ocsf_activity_id,
-    }
-    _TYPE_ATTR_CACHE[event_type.name] = (event_type, attributes)
-    return attributes
 
 
 def _uncatalogued(name: str) -> EventType:

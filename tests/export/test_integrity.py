@@ -72,6 +72,17 @@ class TestVerify:
         assert report.chained == 45 + 4 + 1
         assert not any(f.kind == "open_tail" for f in report.findings)
 
+    def test_checkpoints_are_classified_like_every_event(self, exported: Path):
+        """Checkpoint records carry the catalogue's OCSF/ECS tags, so SIEMs file them."""
+        checkpoints = [
+            r for r in _records(_lines(exported)) if r.get("eventName") == "audit.checkpoint"
+        ]
+        assert checkpoints
+        for record in checkpoints:
+            attrs = {kv["key"]: kv["value"] for kv in record["attributes"]}
+            assert attrs["audit.ocsf.class_uid"] == {"intValue": "6002"}
+            assert attrs["audit.category"] == {"stringValue": "audit"}
+
     def test_modified_body_is_detected(self, exported: Path):
         """Changing one record's body breaks its HMAC."""
         lines = _lines(exported)

@@ -71,10 +71,11 @@ from json.encoder import encode_basestring
 from typing import Any, Final
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLogRecord
 
 from otel_audit import semconv
+from otel_audit._catalogue import CATALOGUE, tag_attributes
 from otel_audit._ids import new_event_id
 
 PREFIX: Final = "audit.integrity."
@@ -192,6 +193,23 @@ def _kv_int(key: str, value: int) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(int_value=value))
 
 
+def _tags(name: str) -> list[KeyValue]:
+    """The catalogue's classification of ``name`` (ECS, OCSF), as the processor adds it."""
+    event_type = CATALOGUE.get(name)
+    if event_type is None:
+        return []
+    out = []
+    for key, value in tag_attributes(event_type).items():
+        if isinstance(value, int):
+            out.append(_kv_int(key, value))
+        elif isinstance(value, tuple):
+            strings = [AnyValue(string_value=v) for v in value]
+            out.append(KeyValue(key=key, value=AnyValue(array_value=ArrayValue(values=strings))))
+        else:
+            out.append(_kv_str(key, str(value)))
+    return out
+
+
 class IntegrityChain:
     """
     Chains and signs encoded records in place; one instance per process.
@@ -287,6 +305,7 @@ class IntegrityChain:
                 _kv_int(CP_LAST, last),
                 _kv_int(CP_COUNT, last - self._first_uncovered + 1),
                 _kv_str(CP_HEAD, self._head),
+                *_tags(CHECKPOINT_EVENT),
             ]
         )
         self._seal_one(record)
