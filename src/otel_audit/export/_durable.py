@@ -60,7 +60,6 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.resources import Resource
@@ -79,6 +78,7 @@ from otel_audit.export._otlp import (
     exporter_from_env,
 )
 from otel_audit.export._spool import Spool, SpoolEntry
+from otel_audit.export._wire import encode_record, encode_request
 
 if TYPE_CHECKING:
     from otel_audit._settings import AuditSettings
@@ -474,35 +474,49 @@ class DurableLogRecordProcessor(LogRecordProcessor):
                 log_failure(
                     "pre_export (tier-2 redaction) failed; the batch's values were replaced"
                 )
-        for i, record in enumerate(readable):
+        payload, count = encode_request(readable, self._encode_one)
+        if count:
+            self._put(payload, count)
+
+    def _encode_one(self, record: ReadableLogRecord) -> list[bytes]:
+        """The ``LogRecord`` messages ``record`` becomes: itself, chained, and any checkpoint."""
+        try:
+            message, canonical = encode_record(record)
+        except Exception:  # a value that needs bounding first (or an odd type)
             clean = sanitized_record(record)
             if clean is not None:
-                readable[i] = clean
                 self.stats.add("sanitized", 1)
-        request = self._encode(readable)
-        if request is None:
-            return
+                record = clean
+            return self._encode_with_sdk(record)
+        if self._integrity is None:
+            return [message]
+        try:
+            return self._integrity.seal_encoded(
+                message, canonical, (record.resource, record.instrumentation_scope)
+            )
+        except Exception:
+            self.stats.add("integrity_failed", 1)
+            log_failure("integrity chain failed; a record is sent unchained")
+            return [message]
+
+    def _encode_with_sdk(self, record: ReadableLogRecord) -> list[bytes]:
+        try:
+            request = encode_logs([record])
+        except Exception:
+            self._lose([record], "encode_error")
+            return []
         if self._integrity is not None:
             try:
                 self._integrity.seal(request)
             except Exception:
                 self.stats.add("integrity_failed", count_records(request))
                 log_failure("integrity chain failed; records are sent unchained")
-        self._put(request.SerializeToString(), count_records(request))
-
-    def _encode(self, readable: list[ReadableLogRecord]) -> ExportLogsServiceRequest | None:
-        try:
-            return encode_logs(readable)
-        except Exception:
-            good: list[ReadableLogRecord] = []
-            for record in readable:
-                try:
-                    encode_logs([record])
-                except Exception:
-                    self._lose([record], "encode_error")
-                else:
-                    good.append(record)
-            return encode_logs(good) if good else None
+        return [
+            pb.SerializeToString()
+            for rl in request.resource_logs
+            for sl in rl.scope_logs
+            for pb in sl.log_records
+        ]
 
     def _final_checkpoint(self) -> None:
         if self._integrity is None:

@@ -70,13 +70,20 @@ import time
 from json.encoder import encode_basestring
 from typing import Any, Final
 
+from opentelemetry.exporter.otlp.proto.common._internal import (
+    _encode_instrumentation_scope,
+    _encode_resource,
+)
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope as PbScope
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLogRecord
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
 
 from otel_audit import semconv
 from otel_audit._catalogue import CATALOGUE, tag_attributes
 from otel_audit._ids import new_event_id
+from otel_audit.export._wire import attribute
 
 PREFIX: Final = "audit.integrity."
 STREAM: Final = semconv.AUDIT_INTEGRITY_STREAM
@@ -248,12 +255,20 @@ class IntegrityChain:
 
     def _new_stream(self) -> None:
         self.stream = new_event_id()
+        self._fixed_fields = self._fields_of(self.stream)
         self._seq = 0
         self._head = GENESIS
         self._since_checkpoint = 0
         self._first_uncovered = 1
         self._last_resource: Any = None
         self._last_scope: Any = None
+
+    def _fields_of(self, stream: str) -> tuple[str, bytes, bytes]:
+        """The encoded integrity attributes that stay the same for a whole stream."""
+        alg_fields = attribute(ALG, self.alg)
+        if self._key is not None:
+            alg_fields += attribute(KEY_ID, self.key_id)
+        return stream, attribute(STREAM, stream), alg_fields
 
     def reset_after_fork(self) -> None:
         """A forked child writes its own stream; sharing one would fork the chain."""
@@ -264,27 +279,66 @@ class IntegrityChain:
         """True when records carry an HMAC."""
         return self._key is not None
 
+    def _advance(self, canonical: bytes) -> tuple[int, str, str | None]:
+        """Chain one record: its (seq, prev, hmac or None); the head moves on."""
+        self._seq += 1
+        seq, prev = self._seq, self._head
+        message = chain_message(self.alg, self.key_id, self.stream, seq, prev, canonical)
+        mac = sign(self._key, message) if self._key is not None else None
+        self._head = link_of(message)
+        return seq, prev, mac
+
     def _seal_one(self, record: PbLogRecord) -> None:
         canonical, stale = _canonical(record)
         if stale:  # drop integrity fields a caller set: only the chain writes them
             keep = [kv for kv in record.attributes if not kv.key.startswith(PREFIX)]
             del record.attributes[:]
             record.attributes.extend(keep)
-        self._seq += 1
-        message = chain_message(
-            self.alg, self.key_id, self.stream, self._seq, self._head, canonical
-        )
+        seq, prev, mac = self._advance(canonical)
         attrs = record.attributes
         _add_str(attrs, STREAM, self.stream)
         kv = attrs.add()
         kv.key = SEQ
-        kv.value.int_value = self._seq
-        _add_str(attrs, PREV, self._head)
+        kv.value.int_value = seq
+        _add_str(attrs, PREV, prev)
         _add_str(attrs, ALG, self.alg)
-        if self._key is not None:
+        if mac is not None:
             _add_str(attrs, KEY_ID, self.key_id)
-            _add_str(attrs, HMAC, sign(self._key, message))
-        self._head = link_of(message)
+            _add_str(attrs, HMAC, mac)
+
+    def _checkpoint_due(self) -> PbLogRecord | None:
+        """Count one chained event; the interval checkpoint when one is due."""
+        self._since_checkpoint += 1
+        if self.checkpoint_interval and self._since_checkpoint >= self.checkpoint_interval:
+            return self._checkpoint_record("interval")
+        return None
+
+    def seal_encoded(
+        self, message: bytes, canonical: bytes, origin: tuple[Any, Any] | None = None
+    ) -> list[bytes]:
+        """
+        Chain one record already encoded by :mod:`otel_audit.export._wire`.
+
+        ``message`` is its ``LogRecord`` bytes without integrity attributes and
+        ``canonical`` its canonical form; ``origin`` its SDK resource and scope (for the
+        shutdown checkpoint). Returns the sealed message, followed by a checkpoint's
+        message when one is due, as :meth:`seal` would insert it.
+        """
+        seq, prev, mac = self._advance(canonical)
+        fixed = self._fixed_fields
+        if fixed[0] is not self.stream:
+            fixed = self._fixed_fields = self._fields_of(self.stream)
+        _, stream_field, alg_fields = fixed
+        tail = [message, stream_field, attribute(SEQ, seq), attribute(PREV, prev), alg_fields]
+        if mac is not None:
+            tail.append(attribute(HMAC, mac))
+        out = [b"".join(tail)]
+        if origin is not None:
+            self._last_resource, self._last_scope = origin
+        checkpoint = self._checkpoint_due()
+        if checkpoint is not None:
+            out.append(checkpoint.SerializeToString())
+        return out
 
     def _checkpoint_record(self, reason: str) -> PbLogRecord:
         last = self._seq
@@ -325,12 +379,9 @@ class IntegrityChain:
                 inserts: list[tuple[int, PbLogRecord]] = []
                 for index, record in enumerate(sl.log_records):
                     self._seal_one(record)
-                    self._since_checkpoint += 1
-                    if (
-                        self.checkpoint_interval
-                        and self._since_checkpoint >= self.checkpoint_interval
-                    ):
-                        inserts.append((index, self._checkpoint_record("interval")))
+                    checkpoint = self._checkpoint_due()
+                    if checkpoint is not None:
+                        inserts.append((index, checkpoint))
                 if inserts:
                     merged: list[PbLogRecord] = []
                     positions = dict(inserts)
@@ -351,10 +402,15 @@ class IntegrityChain:
             return None
         request = ExportLogsServiceRequest()
         rl = request.resource_logs.add()
-        if self._last_resource is not None:
-            rl.resource.CopyFrom(self._last_resource)
+        resource, scope = self._last_resource, self._last_scope
+        if resource is not None and not isinstance(resource, PbResource):
+            resource = _encode_resource(resource)  # an SDK resource, from seal_encoded
+        if resource is not None:
+            rl.resource.CopyFrom(resource)
         sl = rl.scope_logs.add()
-        if self._last_scope is not None:
-            sl.scope.CopyFrom(self._last_scope)
+        if scope is not None and not isinstance(scope, PbScope):
+            scope = _encode_instrumentation_scope(scope)
+        if scope is not None:
+            sl.scope.CopyFrom(scope)
         sl.log_records.append(self._checkpoint_record("shutdown"))
         return request
