@@ -3,6 +3,8 @@ Redaction cost, throughput and accuracy, baseline and ours in one process.
 
 1. App thread: stdlib logger -> LoggingHandler -> BatchLogRecordProcessor(discard)
    (a) plain vs (b) with a processor running the tier-1 engine first. Budget (b)/(a) <= 1.5.
+   (c) is the whole otel-audit app-thread path (its logging bridge, the AuditProcessor and
+   tier 1 on every record), against the same (a).
 2. Tier 2 (PresidioRedactingExporter.export on batches of 512 records, as the export
    thread runs it) vs naive Presidio (default recognizers + AnonymizerEngine on every
    message): throughput ratio (budget >= 10x without NER, >= 3x with NER) and false
@@ -36,7 +38,7 @@ from _harness import Discard, compare, machine, report
 from bench_processor import pipeline
 from corpus import Sample, generate, score
 
-from otel_audit._settings import AuditSettings
+from otel_audit import AuditProcessor, AuditSettings
 from otel_audit.redaction import RedactionEngine
 
 
@@ -69,6 +71,9 @@ def bench_app_thread(
     messages = _app_messages(samples)
     plain, p1 = pipeline("bench.plain", None, ours=False)
     ours, p2 = pipeline("bench.ours", RedactingProcessor(engine), ours=False)
+    # What an application pays with otel-audit configured: its logging bridge and the
+    # AuditProcessor (classification, enrichment) with tier 1 on every record.
+    full, p3 = pipeline("bench.full", AuditProcessor(AuditSettings(), redactor=engine))
 
     def runner(logger: logging.Logger) -> Callable[[int], None]:
         def run(n: int) -> None:
@@ -79,7 +84,11 @@ def bench_app_thread(
         return run
 
     results = compare(
-        {"(a) SDK handler + batch": runner(plain), "(b) + tier-1 redaction": runner(ours)},
+        {
+            "(a) SDK handler + batch": runner(plain),
+            "(b) + tier-1 redaction": runner(ours),
+            "(c) otel-audit: bridge + AuditProcessor + tier 1": runner(full),
+        },
         calls=calls,
         rounds=rounds,
     )
@@ -90,6 +99,7 @@ def bench_app_thread(
     )
     p1.shutdown()
     p2.shutdown()
+    p3.shutdown()
     ratio = (
         results["(b) + tier-1 redaction"].per_call_ns
         / results["(a) SDK handler + batch"].per_call_ns
