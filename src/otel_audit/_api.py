@@ -13,6 +13,7 @@ from typing import Any
 
 from opentelemetry._logs import LoggerProvider, SeverityNumber, get_logger, get_logger_provider
 from opentelemetry.context import get_current
+from opentelemetry.sdk._logs import Logger as SdkLogger
 
 from otel_audit import semconv
 from otel_audit._bounded import bound_mapping, is_plain
@@ -25,6 +26,20 @@ _LOGGER_NAME = "otel_audit"
 _provider_lock = threading.Lock()
 _provider: LoggerProvider | None = None
 _errors: Counter[str] = Counter()
+# The SDK logger of the provider last used: looked up through the provider's locked cache
+# only when the provider changes (every security event pays for this on the app thread).
+_logger_of: tuple[object, Any] | None = None
+
+
+def _logger(provider: LoggerProvider) -> Any:
+    global _logger_of  # noqa: PLW0603  # a one-entry cache, replaced whole
+    cached = _logger_of
+    if cached is not None and cached[0] is provider:
+        return cached[1]
+    logger = get_logger(_LOGGER_NAME, logger_provider=provider)
+    if isinstance(logger, SdkLogger):  # a proxy or no-op logger may change: not cached
+        _logger_of = (provider, logger)
+    return logger
 
 
 def _set_provider(provider: LoggerProvider | None) -> None:
@@ -94,7 +109,7 @@ def security_event(
             severity = event_type.severity
         body = message if message is not None else (event_type.description if event_type else name)
         provider = _provider or get_logger_provider()
-        get_logger(_LOGGER_NAME, logger_provider=provider).emit(
+        _logger(provider).emit(
             context=get_current(),
             severity_number=severity,
             severity_text=severity.name if severity is not None else None,
