@@ -7,14 +7,18 @@ baseline has ``OTEL_PYTHON_AUDIT_ENABLED=false`` (plain OpenTelemetry: the middl
 a pass-through, security events go to the SDK's batch path untouched); "audit" is the
 default pipeline (tier-1 redaction, durable delivery, detections on). Load comes from a
 separate process (``_loadgen.py``), rounds alternate between the two servers so drift
-hits both, and the result is printed as ratios. The p50 budget is <= 1.10.
+hits both, and the result is printed as ratios.
 
-Besides latency and throughput, the server processes' own CPU time per request (user +
-system, every thread, read from ``/proc``) is printed: at saturation p50 is mostly
-queueing and swings with whatever else the machine runs, while CPU per request is the
-cost otel-audit adds, and holds steady on a shared machine.
+Each scenario runs twice. *Saturated*: ``--concurrency`` connections in a closed loop, so
+the server never idles; this measures throughput and CPU per request (user + system,
+every thread, from ``/proc``), and its p50 is mostly queueing. *Open loop*: requests due
+at a fixed rate, ``--utilisation`` (default half) of the baseline's saturated
+throughput in that scenario, latency counted from when each request was due. That p50 is
+the added latency a user of a server with headroom sees, and the figure the budget
+(audit/baseline p50 <= 1.10) is about.
 
     python benchmarks/bench_http.py [--seconds 3] [--rounds 3] [--concurrency 4]
+        [--utilisation 0.5] [--open-connections 8] [--delivery durable|batch]
 """
 
 from __future__ import annotations
@@ -115,12 +119,12 @@ def start_server(
 
 
 def load(
-    port: int, scenario: tuple[str, str, str], concurrency: int, seconds: float
+    port: int, scenario: tuple[str, str, str], concurrency: int, seconds: float, rate: float = 0.0
 ) -> dict[str, Any]:
     method, path, body = scenario
     out = subprocess.run(  # noqa: S603  # our own interpreter and load generator
         [sys.executable, str(LOADGEN), str(port), method, path, body,
-         str(concurrency), str(seconds)],
+         str(concurrency), str(seconds), str(rate)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     result: dict[str, Any] = json.loads(out.stdout)
@@ -138,12 +142,65 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+Stats = tuple[float, float, float, float]  # p50 ms, p99 ms, req/s, CPU µs per request
+
+
+def measure(  # noqa: PLR0917  # the benchmark's knobs, passed through
+    servers: dict[str, subprocess.Popen[bytes]],
+    ports: dict[str, int],
+    scenario: tuple[str, str, str],
+    args: argparse.Namespace,
+    label: str,
+    load_label: str,
+    rate: float,
+) -> dict[str, Stats]:
+    """Alternating rounds against both servers; prints both rows and their ratio."""
+    samples: dict[str, list[float]] = {"baseline": [], "audit": []}
+    elapsed = {"baseline": 0.0, "audit": 0.0}
+    cpu = {name: cpu_seconds(servers[name].pid) for name in servers}
+    connections = args.concurrency if rate <= 0 else args.open_connections
+    for _ in range(args.rounds):
+        for name in ("baseline", "audit"):
+            result = load(ports[name], scenario, connections, args.seconds, rate)
+            samples[name].extend(result["latencies_ms"])
+            elapsed[name] += result["elapsed_s"]
+    time.sleep(SETTLE_S)  # let the export threads finish this scenario's records
+    stats: dict[str, Stats] = {}
+    for name in ("baseline", "audit"):
+        lat = samples[name]
+        used = cpu_seconds(servers[name].pid) - cpu[name]
+        stats[name] = (
+            statistics.median(lat),
+            percentile(lat, 0.99),
+            len(lat) / elapsed[name],
+            used / len(lat) * 1e6,
+        )
+        p50, p99, rps, cpu_us = stats[name]
+        print(
+            f"{label:<48} {load_label:<16} {name:<9} {p50:>8.3f} {p99:>8.3f} {rps:>8.0f} "
+            f"{cpu_us:>10.0f}"
+        )
+    b, a = stats["baseline"], stats["audit"]
+    print(
+        f"{'':<48} {'':<16} {'ratio':<9} {a[0] / b[0]:>8.3f} {a[1] / b[1]:>8.3f} "
+        f"{a[2] / b[2]:>8.3f} {a[3] / b[3]:>10.3f}   (audit / baseline)"
+    )
+    return stats
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="HTTP latency with and without otel-audit")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--delivery", choices=("durable", "batch"), default="durable")
+    parser.add_argument(
+        "--utilisation",
+        type=float,
+        default=0.5,
+        help="open-loop rate as a fraction of the baseline's saturated throughput",
+    )
+    parser.add_argument("--open-connections", type=int, default=8)
     args = parser.parse_args()
 
     sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
@@ -158,41 +215,16 @@ def main() -> None:
         }
         try:
             print(
-                f"{'scenario':<48} {'mode':<9} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} "
-                f"{'cpu us/req':>10}"
+                f"{'scenario':<48} {'load':<16} {'mode':<9} {'p50 ms':>8} {'p99 ms':>8} "
+                f"{'req/s':>8} {'cpu us/req':>10}"
             )
             for label, scenario in SCENARIOS.items():
-                samples: dict[str, list[float]] = {"baseline": [], "audit": []}
-                elapsed = {"baseline": 0.0, "audit": 0.0}
                 for port in ports.values():  # warm-up
                     load(port, scenario, args.concurrency, 1.0)
                 time.sleep(SETTLE_S)
-                cpu = {name: cpu_seconds(servers[name].pid) for name in servers}
-                for _ in range(args.rounds):
-                    for name in ("baseline", "audit"):
-                        result = load(ports[name], scenario, args.concurrency, args.seconds)
-                        samples[name].extend(result["latencies_ms"])
-                        elapsed[name] += result["elapsed_s"]
-                time.sleep(SETTLE_S)  # let the export threads finish this scenario's records
-                stats = {}
-                for name in ("baseline", "audit"):
-                    lat = samples[name]
-                    used = cpu_seconds(servers[name].pid) - cpu[name]
-                    stats[name] = (
-                        statistics.median(lat),
-                        percentile(lat, 0.99),
-                        len(lat) / elapsed[name],
-                        used / len(lat) * 1e6,
-                    )
-                    p50, p99, rps, cpu_us = stats[name]
-                    print(
-                        f"{label:<48} {name:<9} {p50:>8.3f} {p99:>8.3f} {rps:>8.0f} {cpu_us:>10.0f}"
-                    )
-                b, a = stats["baseline"], stats["audit"]
-                print(
-                    f"{'':<48} {'ratio':<9} {a[0] / b[0]:>8.3f} {a[1] / b[1]:>8.3f} "
-                    f"{a[2] / b[2]:>8.3f} {a[3] / b[3]:>10.3f}   (audit / baseline)"
-                )
+                saturated = measure(servers, ports, scenario, args, label, "saturated", 0.0)
+                rate = args.utilisation * saturated["baseline"][2]
+                measure(servers, ports, scenario, args, label, f"{rate:.0f} req/s", rate)
         finally:
             for process in servers.values():
                 process.terminate()
