@@ -6,6 +6,13 @@ forever, on stderr. The filter lets one message per (template, level) through ev
 ``interval`` seconds and counts what it held back. The logger does not propagate to the
 root logger, where an OpenTelemetry ``LoggingHandler`` would turn our complaint about the
 pipeline into a record inside that same pipeline.
+
+Nor is it registered with the ``logging`` module's manager: an application's
+``logging.config.dictConfig(...)`` (``disable_existing_loggers`` defaults to true) or
+``fileConfig`` disables every registered logger it does not name, which silenced these
+messages, the only local sign that security events are not leaving the process. Its level
+is ours (WARNING) for the same reason; the counters and ``otel-audit spool stats`` are
+the interface for tooling.
 """
 
 from __future__ import annotations
@@ -66,14 +73,13 @@ class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def _build() -> logging.Logger:
-    log = logging.getLogger("otel_audit.export")
+    # Built directly, not through logging.getLogger: see the module docstring.
+    log = logging.Logger("otel_audit.export", logging.WARNING)  # noqa: LOG001  # see above
     log.propagate = False
-    if not log.handlers:
-        handler = _CurrentStderrHandler()
-        handler.setFormatter(logging.Formatter("otel-audit export %(levelname)s: %(message)s"))
-        log.addHandler(handler)
-        log.addFilter(RateLimitFilter())
-        log.setLevel(logging.WARNING)
+    handler = _CurrentStderrHandler()
+    handler.setFormatter(logging.Formatter("otel-audit export %(levelname)s: %(message)s"))
+    log.addHandler(handler)
+    log.addFilter(RateLimitFilter())
     return log
 
 
