@@ -322,11 +322,10 @@ def print_chain_cost(records: int = 512, repeat: int = 20) -> None:
     seal_us = per_record(chain.seal, fresh)
     wire_chain = IntegrityChain(KEY, "k1", checkpoint_interval=0)
 
-    def wire_one(record: Any) -> list[bytes]:
-        message, canonical = encode_record(record)
-        return wire_chain.seal_encoded(message, canonical)
+    def seal(item: tuple[bytes, bytes]) -> list[bytes]:
+        return wire_chain.seal_encoded(*item)
 
-    wire_us = per_record(lambda _: encode_request(batch, wire_one))
+    wire_us = per_record(lambda _: encode_request(batch, encode_record, seal))
     before = encode_us + sanitize_us + seal_us
     print(
         f"\nintake cost per record (one thread, {records}-record batches, best of {repeat}):\n"

@@ -43,9 +43,10 @@ def _logger(provider: LoggerProvider) -> Any:
 
 
 def _set_provider(provider: LoggerProvider | None) -> None:
-    global _provider  # noqa: PLW0603  # set once by configure(), cleared by shutdown()
+    global _provider, _logger_of  # noqa: PLW0603  # set once by configure(), cleared by shutdown()
     with _provider_lock:
         _provider = provider
+        _logger_of = None  # do not keep a shut-down provider alive
 
 
 def failures() -> dict[str, int]:

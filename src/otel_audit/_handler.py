@@ -67,18 +67,20 @@ class AuditLoggingHandler(LoggingHandler):
             deprecated = attributes.pop(_DEPRECATED_EVENT_NAME, None)
             if event_name is None:
                 event_name = deprecated
-            for value in attributes.values():
-                if not is_plain(value):
-                    attributes = bound_mapping(attributes)
-                    break
         else:
             attributes = {}
-        if record.exc_info:
-            _add_exception(attributes, record.exc_info)
         if self._log_code_attributes:
             attributes["code.file.path"] = record.pathname
             attributes["code.function.name"] = record.funcName
             attributes["code.line.number"] = record.lineno
+        if record.exc_info:
+            _add_exception(attributes, record.exc_info)
+        for key, value in attributes.items():
+            if type(key) is not str or not is_plain(value):
+                # Cycles, bytes, deep nesting, huge strings (an exception's message or
+                # stack trace too) and non-string keys, before the SDK's cleaner.
+                attributes = bound_mapping(attributes)
+                break
         if event_name is not None and not isinstance(event_name, str):
             event_name = str(event_name)
         return attributes, event_name
@@ -119,6 +121,7 @@ class AuditLoggingHandler(LoggingHandler):
                 and len(attributes) > limits.max_log_record_attributes  # type: ignore[arg-type]
             )
             or not all(map(is_plain, attributes.values()))  # type: ignore[union-attr]
+            or "" in attributes  # type: ignore[operator]  # the SDK drops and counts it
         ):
             return api_record
         api_record.attributes = None

@@ -66,6 +66,17 @@ def _fail() -> None:
     raise ValueError("bad input", 42)
 
 
+def _throw(exc: Exception) -> None:
+    raise exc
+
+
+def _log_exception(logger: logging.Logger, exc: Exception) -> None:
+    try:
+        _throw(exc)
+    except Exception:
+        logger.exception("failed")
+
+
 def _raise_and_log(logger: logging.Logger) -> None:
     try:
         _fail()
@@ -94,6 +105,9 @@ SCENARIOS: dict[str, Any] = {
     "bytes value": lambda lg: lg.error("x", extra={"raw": b"\x00\x01"}),
     "exception": _raise_and_log,
     "critical maps to FATAL": lambda lg: lg.critical("down"),
+    "non-string key": lambda lg: lg.warning("x", extra={5: "v", "k": "w"}),
+    "empty key": lambda lg: lg.warning("x", extra={"": "v", "k": "w"}),
+    "exception without args": lambda lg: _log_exception(lg, KeyError()),
     "debug": lambda lg: lg.debug("details"),
 }
 
@@ -104,6 +118,7 @@ def span() -> Iterator[None]:
         yield
 
 
+@pytest.mark.filterwarnings("ignore::opentelemetry.sdk._logs.LogRecordDroppedAttributesWarning")
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_same_records_as_the_upstream_handler(scenario: str, span: None) -> None:
     emit = SCENARIOS[scenario]
@@ -118,6 +133,23 @@ def test_same_records_as_the_upstream_handler(scenario: str, span: None) -> None
         expected.pop("attributes")
     assert got == expected
     assert ours[0].trace_id  # the span's context reached the record
+    assert ours[0].attributes.dropped == theirs[0].attributes.dropped
+
+
+def test_huge_values_are_bounded_before_the_sdk() -> None:
+    """Strings over 64 KiB, in extra= or in an exception's message and trace, are cut."""
+
+    def emit(lg: logging.Logger) -> None:
+        try:
+            _throw(ValueError("m" * 100_000))
+        except ValueError:
+            lg.exception("failed", extra={"big": "b" * 100_000})
+
+    (record,) = _capture(AuditLoggingHandler, "cmp.huge", emit)
+    attributes = record.attributes
+    assert len(attributes["big"]) == 64 * 1024
+    assert len(attributes["exception.message"]) == 64 * 1024
+    assert len(attributes["exception.stacktrace"]) <= 64 * 1024
 
 
 def test_formatter_is_used_for_the_body() -> None:

@@ -14,19 +14,21 @@ from enum import Enum, IntEnum
 from typing import Any
 
 import pytest
+from _receivers import HttpReceiver
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import TraceFlags
 
 from otel_audit._bounded import EXPORT, needs_bounding
-from otel_audit.export import IntegrityChain
+from otel_audit._ids import new_event_id
+from otel_audit.export import IntegrityChain, OTLPHttpLogExporter, verify_files
 from otel_audit.export._integrity import canonical_bytes
 from otel_audit.export._wire import Unencodable, encode_record, encode_request, varint
 
@@ -86,9 +88,13 @@ def _record(  # noqa: PLR0917  # one argument per record field under test
 
 
 def _ours(records: list[ReadableLogRecord]) -> ExportLogsServiceRequest:
-    payload, count = encode_request(records, lambda r: [encode_record(r)[0]])
+    payload, count = encode_request(records, lambda r: encode_record(r)[0], _as_is)
     assert count == len(records)
     return ExportLogsServiceRequest.FromString(payload)
+
+
+def _as_is(message: bytes) -> list[bytes]:
+    return [message]
 
 
 def _only_record(request: ExportLogsServiceRequest) -> Any:
@@ -159,6 +165,45 @@ class TestSameMessageAsTheSdk:
         ours, theirs = _ours(records), encode_logs(records)
         assert ours == theirs
         assert [body for *_, body in flat(ours)] == [b"1", b"4", b"2", b"5", b"3"]
+
+    def test_equal_but_distinct_resources_and_scopes_share_a_block(self) -> None:
+        twin_resource = Resource.create(
+            {"service.name": "wire-test", "deployment.environment": "ci"}
+        )
+        twin_scope = InstrumentationScope(
+            "security", "1.0", "https://opentelemetry.io/schemas/1.30.0"
+        )
+        assert twin_resource is not RESOURCE
+        assert twin_resource == RESOURCE
+        records = [_record("1", {}), _record("2", {}, resource=twin_resource, scope=twin_scope)]
+        ours = _ours(records)
+        assert ours == encode_logs(records)
+        assert len(ours.resource_logs) == 1
+        assert len(ours.resource_logs[0].scope_logs) == 1
+
+    def test_one_true_and_one_point_oh_stay_apart(self) -> None:
+        """The entry cache is keyed with the value's type (1 == True == 1.0 in Python)."""
+        for value in (1, True, 1.0, 0, False, 0.0, -0.0, 1, True):
+            record = _record("x", {"k": value})
+            assert _ours([record]) == encode_logs([record]), value
+            assert encode_record(record)[1] == canonical_bytes(_only_record(_ours([record])))
+
+    def test_long_keys_and_values_are_not_kept(self) -> None:
+        from otel_audit.export import _wire  # noqa: PLC0415
+
+        _wire._KEY_CACHE.clear()
+        _wire._ENTRIES.clear()
+        long_key, long_value = "k" * 300, "v" * 300
+        encode_record(_record("x", {long_key: "short", "short": long_value, "ok": "ok"}))
+        assert long_key not in _wire._KEY_CACHE
+        assert all(long_key not in key and long_value not in key for key in _wire._ENTRIES)
+        assert ("ok", str, "ok") in _wire._ENTRIES
+        for i in range(_wire._KEY_CACHE_MAX + 10):
+            encode_record(_record("x", {f"key-{i}": [i]}))
+        assert len(_wire._KEY_CACHE) <= _wire._KEY_CACHE_MAX
+        for i in range(_wire._ENTRIES_MAX + 10):
+            encode_record(_record("x", {"n": i}))
+        assert len(_wire._ENTRIES) <= _wire._ENTRIES_MAX
 
     def test_dropped_attribute_count(self) -> None:
         record = _record("x", {})
@@ -233,6 +278,11 @@ class TestRefusals:
         else:
             assert not needs_bounding(value, EXPORT)
 
+    @pytest.mark.parametrize("key", [5, b"k", None], ids=["int", "bytes", "None"])
+    def test_non_string_attribute_keys_are_refused(self, key: Any) -> None:
+        with pytest.raises(Unencodable):
+            encode_record(_record("x", {key: "v"}))
+
     def test_lone_surrogates_are_refused(self) -> None:
         with pytest.raises(UnicodeEncodeError):
             encode_record(_record("bad \udc80", {}))
@@ -241,7 +291,7 @@ class TestRefusals:
         record = _record("x", {"audit.integrity.seq": 99, "audit.integrity.hmac": "f" * 64, "a": 1})
         message, canonical = encode_record(record)
         parsed = ExportLogsServiceRequest.FromString(
-            encode_request([record], lambda _: [message])[0]
+            encode_request([record], lambda _: message, _as_is)[0]
         )
         assert [kv.key for kv in _only_record(parsed).attributes] == ["a"]
         assert b"audit.integrity" not in canonical
@@ -268,11 +318,10 @@ class TestChainOverEncodedRecords:
         pb_chain = IntegrityChain(b"k" * 32, "k1", checkpoint_interval=interval)
         pb_chain.stream = wire_chain.stream
 
-        def seal_one(record: ReadableLogRecord) -> list[bytes]:
-            message, canonical = encode_record(record)
-            return wire_chain.seal_encoded(message, canonical)
+        def seal(item: tuple[bytes, bytes]) -> list[bytes]:
+            return wire_chain.seal_encoded(*item)
 
-        wire = ExportLogsServiceRequest.FromString(encode_request(records, seal_one)[0])
+        wire = ExportLogsServiceRequest.FromString(encode_request(records, encode_record, seal)[0])
         reference = encode_logs(records)
         pb_chain.seal(reference)
         return (
@@ -315,7 +364,7 @@ class TestChainOverEncodedRecords:
         message, canonical = encode_record(_record("x", {}))
         (sealed,) = chain.seal_encoded(message, canonical)
         request = ExportLogsServiceRequest.FromString(
-            encode_request([_record("x", {})], lambda _: [sealed])[0]
+            encode_request([_record("x", {})], lambda _: sealed, _as_is)[0]
         )
         keys = [kv.key for kv in _only_record(request).attributes]
         assert keys == [
@@ -336,3 +385,57 @@ class TestChainOverEncodedRecords:
         names = {kv.key: kv.value.string_value for kv in resource_logs.resource.attributes}
         assert names["service.name"] == "wire-test"
         assert resource_logs.scope_logs[0].scope.name == "security"
+
+
+class TestThroughTheDurableProcessor:
+    """The real processor, a real receiver, and ``otel-audit verify`` over what arrived."""
+
+    def test_interleaved_scopes_resources_and_fallbacks_verify_clean(
+        self, make_pipeline: Any, tmp_path: Any
+    ) -> None:
+        with HttpReceiver() as receiver:
+            pipe = make_pipeline(
+                OTLPHttpLogExporter(receiver.endpoint, timeout_s=5),
+                integrity=IntegrityChain(b"k" * 32, "k1", checkpoint_interval=4),
+                max_export_batch_size=512,
+                schedule_delay_millis=60_000,  # one batch holds everything below
+            )
+            other = LoggerProvider(resource=Resource.create({"service.name": "other"}))
+            other.add_log_record_processor(pipe.processor)
+            loggers = [
+                pipe.provider.get_logger("security"),
+                pipe.provider.get_logger("otel_audit"),
+                other.get_logger("security"),
+            ]
+            for i in range(30):
+                attributes: dict[str, Any] = {
+                    "audit.event.name": "authentication.failure",
+                    "event.id": new_event_id(),
+                    "i": i,
+                }
+                if i % 7 == 3:  # needs the export bounds: the SDK encoder's path
+                    attributes["odd"] = {"k": 2**70}  # beyond int64: bounded to text
+                loggers[i % 3].emit(
+                    body=f"event {i}",
+                    severity_number=SeverityNumber.WARN,
+                    event_name="authentication.failure",
+                    attributes=attributes,
+                )
+            assert pipe.processor.force_flush(10_000)
+            assert pipe.processor.stats["sanitized"] == 4  # i = 3, 10, 17, 24
+            pipe.provider.shutdown()
+            path = tmp_path / "archive.jsonl"
+            receiver.write_otlp_json(path)
+        report = verify_files([path], key=b"k" * 32, key_id="k1")
+        assert [f for f in report.findings if f.severity == "error"] == []
+        received = ExportLogsServiceRequest()
+        for request in receiver.requests:
+            received.MergeFrom(request)
+        bodies = [
+            lr.body.string_value
+            for rl in received.resource_logs
+            for sl in rl.scope_logs
+            for lr in sl.log_records
+            if lr.event_name != "audit.checkpoint"
+        ]
+        assert sorted(bodies) == sorted(f"event {i}" for i in range(30))

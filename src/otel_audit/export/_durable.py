@@ -56,10 +56,12 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLogRecord
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.resources import Resource
@@ -158,6 +160,21 @@ def _record_json(record: ReadableLogRecord | ReadWriteLogRecord) -> dict[str, An
         "body": bound_value(lr.body, EXPORT),
         "attributes": bound_value(dict(lr.attributes or {}), EXPORT),
     }
+
+
+class _WireEncoded(NamedTuple):
+    """A record encoded by :mod:`otel_audit.export._wire`, not yet chained."""
+
+    message: bytes
+    canonical: bytes
+    origin: tuple[Any, Any]  # SDK resource and scope
+
+
+class _SdkEncoded(NamedTuple):
+    """A record the SDK's encoder took (it needed the export bounds), not yet chained."""
+
+    records: list[PbLogRecord]
+    origin: tuple[Any, Any]
 
 
 def _weak_call(method: Callable[[], None]) -> Callable[[], None]:
@@ -474,12 +491,17 @@ class DurableLogRecordProcessor(LogRecordProcessor):
                 log_failure(
                     "pre_export (tier-2 redaction) failed; the batch's values were replaced"
                 )
-        payload, count = encode_request(readable, self._encode_one)
+        try:
+            payload, count = encode_request(readable, self._encode_one, self._finish_one)
+        except Exception:  # not expected: the encoder's own failures fall back per record
+            log_failure("encoding a batch failed; it takes the SDK encoder instead")
+            self._process_with_sdk(readable)
+            return
         if count:
             self._put(payload, count)
 
-    def _encode_one(self, record: ReadableLogRecord) -> list[bytes]:
-        """The ``LogRecord`` messages ``record`` becomes: itself, chained, and any checkpoint."""
+    def _encode_one(self, record: ReadableLogRecord) -> _WireEncoded | _SdkEncoded | None:
+        """Wire bytes and canonical form, or (if a value needs bounding) an SDK-encoded record."""
         try:
             message, canonical = encode_record(record)
         except Exception:  # a value that needs bounding first (or an odd type)
@@ -487,36 +509,73 @@ class DurableLogRecordProcessor(LogRecordProcessor):
             if clean is not None:
                 self.stats.add("sanitized", 1)
                 record = clean
-            return self._encode_with_sdk(record)
-        if self._integrity is None:
+            try:
+                request = encode_logs([record])
+            except Exception:
+                self._lose([record], "encode_error")
+                return None
+            records = [
+                pb for rl in request.resource_logs for sl in rl.scope_logs for pb in sl.log_records
+            ]
+            return _SdkEncoded(records, (record.resource, record.instrumentation_scope))
+        return _WireEncoded(message, canonical, (record.resource, record.instrumentation_scope))
+
+    def _finish_one(self, item: _WireEncoded | _SdkEncoded) -> list[bytes]:
+        """Chain an encoded record in request order; the messages it becomes."""
+        chain = self._integrity
+        if isinstance(item, _SdkEncoded):
+            out: list[bytes] = []
+            for pb in item.records:
+                if chain is not None:
+                    try:
+                        out.extend(chain.seal_record(pb, item.origin))
+                        continue
+                    except Exception:
+                        self.stats.add("integrity_failed", 1)
+                        log_failure("integrity chain failed; a record is sent unchained")
+                out.append(pb.SerializeToString())
+            return out
+        message, canonical, origin = item
+        if chain is None:
             return [message]
         try:
-            return self._integrity.seal_encoded(
-                message, canonical, (record.resource, record.instrumentation_scope)
-            )
+            return chain.seal_encoded(message, canonical, origin)
         except Exception:
             self.stats.add("integrity_failed", 1)
             log_failure("integrity chain failed; a record is sent unchained")
             return [message]
 
-    def _encode_with_sdk(self, record: ReadableLogRecord) -> list[bytes]:
-        try:
-            request = encode_logs([record])
-        except Exception:
-            self._lose([record], "encode_error")
-            return []
+    def _process_with_sdk(self, readable: list[ReadableLogRecord]) -> None:
+        """The SDK encoder's path for a whole batch (a safety net; see ``_process``)."""
+        for i, record in enumerate(readable):
+            clean = sanitized_record(record)
+            if clean is not None:
+                readable[i] = clean
+                self.stats.add("sanitized", 1)
+        request = self._encode(readable)
+        if request is None:
+            return
         if self._integrity is not None:
             try:
                 self._integrity.seal(request)
             except Exception:
                 self.stats.add("integrity_failed", count_records(request))
                 log_failure("integrity chain failed; records are sent unchained")
-        return [
-            pb.SerializeToString()
-            for rl in request.resource_logs
-            for sl in rl.scope_logs
-            for pb in sl.log_records
-        ]
+        self._put(request.SerializeToString(), count_records(request))
+
+    def _encode(self, readable: list[ReadableLogRecord]) -> ExportLogsServiceRequest | None:
+        try:
+            return encode_logs(readable)
+        except Exception:
+            good: list[ReadableLogRecord] = []
+            for record in readable:
+                try:
+                    encode_logs([record])
+                except Exception:
+                    self._lose([record], "encode_error")
+                else:
+                    good.append(record)
+            return encode_logs(good) if good else None
 
     def _final_checkpoint(self) -> None:
         if self._integrity is None:

@@ -313,6 +313,24 @@ class IntegrityChain:
             return self._checkpoint_record("interval")
         return None
 
+    def seal_record(
+        self, record: PbLogRecord, origin: tuple[Any, Any] | None = None
+    ) -> list[bytes]:
+        """
+        Chain one protobuf record (the SDK encoder's fallback path), in request order.
+
+        ``origin`` is its SDK resource and scope (for the shutdown checkpoint). Returns
+        its serialized message, followed by a checkpoint's when one is due.
+        """
+        self._seal_one(record)
+        if origin is not None:
+            self._last_resource, self._last_scope = origin
+        out = [record.SerializeToString()]
+        checkpoint = self._checkpoint_due()
+        if checkpoint is not None:
+            out.append(checkpoint.SerializeToString())
+        return out
+
     def seal_encoded(
         self, message: bytes, canonical: bytes, origin: tuple[Any, Any] | None = None
     ) -> list[bytes]:

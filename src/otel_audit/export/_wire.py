@@ -175,6 +175,7 @@ def _first(pair: tuple[str, str]) -> str:
 
 _KEY_CACHE: dict[str, bytes] = {}
 _KEY_CACHE_MAX: Final = 4096
+_CACHED_LENGTH_MAX: Final = 256  # longer keys and values are encoded each time, never kept
 
 
 def key_value(key: str, value: Any, depth: int = 0) -> tuple[bytes, str]:
@@ -182,7 +183,9 @@ def key_value(key: str, value: Any, depth: int = 0) -> tuple[bytes, str]:
     head = _KEY_CACHE.get(key)
     if head is None:
         head = field(b"\x0a", key.encode())
-        if len(_KEY_CACHE) < _KEY_CACHE_MAX:
+        if len(key) <= _CACHED_LENGTH_MAX:
+            if len(_KEY_CACHE) >= _KEY_CACHE_MAX:
+                _KEY_CACHE.clear()
             _KEY_CACHE[key] = head
     encoded, text = any_value(value, depth)
     return head + field(_KV_VALUE, encoded), text
@@ -270,7 +273,6 @@ _Entry = tuple[bytes, tuple[str, str, str] | None]
 # cached at all (0.0 == -0.0). Cleared when full, so unique values (ids) only churn it.
 _ENTRIES: dict[tuple[str, type, Any], _Entry] = {}
 _ENTRIES_MAX: Final = 8192
-_ENTRY_VALUE_MAX: Final = 256
 
 
 def _entry(key: str, kind: type, value: str | int) -> _Entry:
@@ -280,7 +282,7 @@ def _entry(key: str, kind: type, value: str | int) -> _Entry:
     if hit is not None:
         return hit
     entry = _encode_entry(key, value)
-    if kind is not str or len(value) <= _ENTRY_VALUE_MAX:  # type: ignore[arg-type]
+    if len(key) <= _CACHED_LENGTH_MAX and (kind is not str or len(value) <= _CACHED_LENGTH_MAX):  # type: ignore[arg-type]
         if len(_ENTRIES) >= _ENTRIES_MAX:
             _ENTRIES.clear()
         _ENTRIES[cache_key] = entry
@@ -289,6 +291,8 @@ def _entry(key: str, kind: type, value: str | int) -> _Entry:
 
 def _encode_entry(key: str, value: Any) -> _Entry:
     """``LogRecord.attributes`` entry bytes and ``(key, V, "[key,V]")``; None for ours."""
+    if type(key) is not str:
+        raise Unencodable(_KEY_TYPE)
     if key.startswith(INTEGRITY_PREFIX):
         return b"", None
     encoded, text = key_value(key, value)
@@ -298,45 +302,65 @@ def _encode_entry(key: str, value: Any) -> _Entry:
 class _Group:
     """The records of one resource and scope, in arrival order."""
 
-    __slots__ = ("records", "resource", "scope")
+    __slots__ = ("items", "resource", "scope")
 
     def __init__(self, resource: Any, scope: Any) -> None:
         self.resource = resource
         self.scope = scope
-        self.records: list[bytes] = []
+        self.items: list[Any] = []
 
 
 def encode_request(
     records: Sequence[ReadableLogRecord],
-    encode_one: Callable[[ReadableLogRecord], list[bytes]],
+    encode_one: Callable[[ReadableLogRecord], Any],
+    finish: Callable[[Any], list[bytes]],
 ) -> tuple[bytes, int]:
     """
     An ``ExportLogsServiceRequest`` of ``records``, grouped by resource and scope.
 
-    ``encode_one`` turns a record into the ``LogRecord`` messages it becomes (none if it
-    was lost, two when the chain adds a checkpoint after it). Returns the request's bytes
-    and how many log records it holds.
+    Two passes, so that anything order-dependent (the integrity chain) sees the records
+    in the order they stand in the request: ``encode_one`` turns each record into an item
+    (``None`` if it was lost); once all are grouped, ``finish`` turns each item, in
+    request order, into the ``LogRecord`` messages it becomes (two when the chain adds a
+    checkpoint after it). Resources and scopes that are equal but distinct objects share
+    one block, as with the SDK's encoder. Returns the request's bytes and how many log
+    records it holds.
     """
-    groups: dict[tuple[int, int], _Group] = {}
-    count = 0
+    by_id: dict[tuple[int, int], _Group] = {}
+    groups: list[_Group] = []
     for record in records:
-        messages = encode_one(record)
-        if not messages:
+        item = encode_one(record)
+        if item is None:
             continue
-        key = (id(record.resource), id(record.instrumentation_scope))
-        group = groups.get(key)
+        resource, scope = record.resource, record.instrumentation_scope or None
+        key = (id(resource), id(scope))
+        group = by_id.get(key)
         if group is None:
-            group = groups[key] = _Group(record.resource, record.instrumentation_scope)
-        group.records.extend(messages)
-        count += len(messages)
-    by_resource: dict[int, list[_Group]] = {}
-    for group in groups.values():
-        by_resource.setdefault(id(group.resource), []).append(group)
+            group = next((g for g in groups if g.resource == resource and g.scope == scope), None)
+            if group is None:
+                group = _Group(resource, scope)
+                groups.append(group)
+            by_id[key] = group
+        group.items.append(item)
+    blocks: list[tuple[Any, list[_Group]]] = []
+    for group in groups:
+        block = next((b for b in blocks if b[0] == group.resource), None)
+        if block is None:
+            blocks.append((group.resource, [group]))
+        else:
+            block[1].append(group)
+    heads = [
+        (_resource_bytes(resource), [(g, _scope_bytes(g.scope)) for g in block_groups])
+        for resource, block_groups in blocks
+    ]  # encoded before any item is finished: a failure here changes no chain state
     out: list[bytes] = []
-    for resource_groups in by_resource.values():
-        resource = resource_groups[0].resource
-        parts = [field(_RESOURCE_LOGS_RESOURCE, _resource_bytes(resource))]
-        parts.extend(field(_RESOURCE_LOGS_SCOPE, _scope_logs(group)) for group in resource_groups)
+    count = 0
+    for (resource, _), (resource_bytes, scoped) in zip(blocks, heads, strict=True):
+        parts = [field(_RESOURCE_LOGS_RESOURCE, resource_bytes)]
+        for group, scope_bytes in scoped:
+            messages = [message for item in group.items for message in finish(item)]
+            count += len(messages)
+            parts.append(field(_RESOURCE_LOGS_SCOPE, _scope_logs(group, scope_bytes, messages)))
         schema_url = getattr(resource, "schema_url", "")
         if schema_url:
             parts.append(field(_RESOURCE_LOGS_SCHEMA, schema_url.encode()))
@@ -344,11 +368,10 @@ def encode_request(
     return b"".join(out), count
 
 
-def _scope_logs(group: _Group) -> bytes:
-    scope = group.scope or None
-    scope_bytes = _scope_bytes(scope)
+def _scope_logs(group: _Group, scope_bytes: bytes, messages: list[bytes]) -> bytes:
+    scope = group.scope
     parts = [field(_SCOPE_LOGS_SCOPE, scope_bytes)]
-    parts.extend(field(_SCOPE_LOGS_RECORD, message) for message in group.records)
+    parts.extend(field(_SCOPE_LOGS_RECORD, message) for message in messages)
     schema_url = scope.schema_url if scope is not None else None
     if schema_url:
         parts.append(field(_SCOPE_LOGS_SCHEMA, schema_url.encode()))
