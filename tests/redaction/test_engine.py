@@ -414,3 +414,46 @@ class TestProperties:
         engine.redact_log_record(record)
         assert engine.stats.failures.get("error.exception", 0) == 0
         assert engine.redact_value(record.body) == record.body
+
+
+class TestIdentifiersSurvive:
+    """Digits inside ids that happen to pass Luhn are not card numbers (issue 3's keep list)."""
+
+    # Found by scanning random ids before the card finder required token boundaries.
+    KNOWN = (
+        "fa1664ddf857a12a588665715ae20af4063318276890d6d4",
+        "a78bfc034fce30293236016122fefaad023ec4ce63afe341",
+        "e4e63f7b-b8b4-4824-8673-3237dea15b97",
+        "25828032-4739-4793-8ae2-fc9ad27519fd",
+        "48697412-7144-4912-a30c-b0d7d2c84cde",
+    )
+
+    @pytest.mark.parametrize("level", ["standard", "strict"])
+    def test_random_uuids_and_digests(self, level: str) -> None:
+        import random  # noqa: PLC0415
+        import uuid  # noqa: PLC0415
+
+        engine = RedactionEngine(level=level)
+        rng = random.Random(20261123)
+        values = list(self.KNOWN)
+        for _ in range(5000):
+            values.append(str(uuid.UUID(int=rng.getrandbits(128), version=4)))
+            values.append(f"{rng.getrandbits(192):048x}")
+            values.append(f"{rng.getrandbits(160):040x}")
+        changed = [v for v in values if engine.redact_value(v, "event.ref") != v]
+        in_text = [v for v in values[:2000] if engine.redact_text(f"see {v} now") != f"see {v} now"]
+        assert changed == []
+        assert in_text == []
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "card 4111 1111 1111 1111 ok",
+            "cc=4111111111111111",
+            "0 4111 1111 1111 1111",
+            "(4111-1111-1111-1111)",
+            "paid with 5500-0000-0000-0004.",
+        ],
+    )
+    def test_cards_in_text_are_still_found(self, text: str) -> None:
+        assert "credit_card" in RedactionEngine().redact_text(text)

@@ -11,6 +11,7 @@ the per-record summary.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Callable, Iterator
 from typing import Final
 
@@ -204,6 +205,29 @@ def high_entropy_anywhere(text: str) -> Iterator[tuple[int, int]]:
 
 # Runs of at least 13 digits (the shortest card) with single space or dash separators.
 _DIGIT_RUN: Final = re.compile(r"(?<![\d.])\d(?:[ \-]?\d){12,}(?!\d|\.\d)")
+# A token of 32 or more hex digits and dashes (UUIDs, digests, trace ids): digits inside
+# it that happen to pass Luhn ("…b8b4-4824-8673-3237dea1…") are part of an identifier,
+# which must survive. Shorter tokens ("A4111111111111111", an order number) are checked.
+_ID_CHARS: Final = frozenset("0123456789abcdefABCDEF-")
+_TOKEN_CHARS: Final = frozenset(string.ascii_letters + string.digits + "-")
+_ID_MIN: Final = 32
+
+
+def _inside_identifier(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] lies in a hex identifier token (see _ID_CHARS)."""
+    left, right = start, end
+    while left > 0 and text[left - 1] in _TOKEN_CHARS:
+        left -= 1
+    while right < len(text) and text[right] in _TOKEN_CHARS:
+        right += 1
+    token = text[left:right]
+    return (
+        len(token) >= _ID_MIN
+        and _ID_CHARS.issuperset(token)
+        and not token.replace("-", "").isdigit()  # all digits: cards glued with dashes
+    )
+
+
 _DIGITS: Final = re.compile(r"\d+")
 _CARD_MIN, _CARD_MAX = 13, 19
 
@@ -226,7 +250,11 @@ def card_numbers(text: str) -> Iterator[tuple[int, int]]:
                 if digits > _CARD_MAX:
                     break
                 start, end = groups[index][0], groups[last][1]
-                if digits >= _CARD_MIN and v.card_number(text[start:end]):
+                if (
+                    digits >= _CARD_MIN
+                    and v.card_number(text[start:end])
+                    and not _inside_identifier(text, start, end)
+                ):
                     yield start, end
                     index, found = last + 1, True
                     break
