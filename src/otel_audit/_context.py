@@ -103,6 +103,7 @@ class RequestContext:
     session_id: str | None = None
     actor: Actor | None = None
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    request_id_generated: bool = field(default=False, compare=False, repr=False)
     emitted: EventLedger = field(default_factory=EventLedger, compare=False, repr=False)
     _attributes: Mapping[str, Any] | None = field(
         default=None, init=False, repr=False, compare=False
@@ -122,13 +123,24 @@ class RequestContext:
             object.__setattr__(self, "_attributes", built)
         return built
 
+    @property
+    def generated_request_id(self) -> str | None:
+        """
+        The request id when otel-audit generated it (no client sent one), else None.
+
+        Left out of :meth:`attributes`: the processor adds it after redaction, since
+        there is nothing of the caller's in it to scan, and scanning a value that is new
+        on every request would cost a prefilter call (a GIL release) per event.
+        """
+        return self.request_id if self.request_id_generated else None
+
     def _build(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         pairs = (
             (semconv.CLIENT_ADDRESS, self.client_address),
             (semconv.CLIENT_PORT, self.client_port),
             (semconv.USER_AGENT_ORIGINAL, self.user_agent),
-            (semconv.AUDIT_REQUEST_ID, self.request_id),
+            (semconv.AUDIT_REQUEST_ID, None if self.request_id_generated else self.request_id),
             (semconv.HTTP_REQUEST_METHOD, self.method),
             (semconv.HTTP_ROUTE, self.route),
             (semconv.URL_PATH, self.path),
@@ -141,6 +153,7 @@ class RequestContext:
         return out
 
 
+_MISSING: Any = object()
 _REQUEST: ContextVar[RequestContext | None] = ContextVar("otel_audit_request", default=None)
 _SCOPE: ContextVar[Mapping[str, Any] | None] = ContextVar("otel_audit_scope", default=None)
 
@@ -174,6 +187,10 @@ def update_request_context(**changes: Any) -> None:
         return
     if "actor" in changes:
         changes["actor"] = to_actor(changes["actor"])
+    if "request_id" in changes:
+        changes.setdefault("request_id_generated", False)  # the caller's: scanned again
+    if all(getattr(current, key, _MISSING) == value for key, value in changes.items()):
+        return  # e.g. the same (or no) actor set again on every request: nothing to rebuild
     _REQUEST.set(replace(current, **changes))
 
 

@@ -216,6 +216,12 @@ class AuditProcessor(LogRecordProcessor):
             except Exception:
                 self.stats.incr("redaction_errors")
                 wipe_record(record)
+        request = _REQUEST.get()
+        if request is not None and request.request_id_generated:
+            # Ours, so not scanned (see RequestContext.generated_request_id).
+            view = _fast_view(record.attributes)
+            if semconv.AUDIT_REQUEST_ID not in view:
+                view[semconv.AUDIT_REQUEST_ID] = request.request_id
         return name is not None
 
     def _event_name(

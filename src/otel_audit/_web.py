@@ -251,11 +251,13 @@ class WebAudit:
         actor: Actor | None,
     ) -> RequestContext:
         """The request context from what the server reported (raw header values)."""
+        resolved_id = request_id_from(request_id)
         return RequestContext(
             client_address=self.resolver.resolve(peer, forwarded, x_forwarded),
             client_port=port,
             user_agent=None if agent is None else agent[:_USER_AGENT_MAX],
-            request_id=request_id_from(request_id),
+            request_id=resolved_id,
+            request_id_generated=resolved_id is not request_id,
             method=method,
             path=path or "/",
             actor=actor,

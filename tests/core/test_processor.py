@@ -315,6 +315,55 @@ class TestTrustedKeysCannotCarrySecrets:
         assert record.attributes[semconv.EVENT_ID] == given
 
 
+def _security_record() -> logging.LogRecord:
+    return logging.LogRecord("security", logging.INFO, __file__, 1, "m", None, None)
+
+
+class TestRequestIds:
+    """Ids otel-audit generated are added after redaction; anyone else's are scanned."""
+
+    class Seen:
+        def __init__(self) -> None:
+            self.keys: list[set[str]] = []
+
+        def redact_log_record(self, log_record) -> None:
+            self.keys.append(set(log_record.attributes))
+
+    def test_generated_id_is_added_after_redaction(self):
+        seen = self.Seen()
+        pipeline = Pipeline(AuditProcessor(AuditSettings(), redactor=seen))
+        ctx = otel_audit.RequestContext(request_id="0" * 32, request_id_generated=True)
+        with otel_audit.request_context(ctx):
+            pipeline.handler.emit(_security_record())
+        (record,) = pipeline.records()
+        assert record.attributes[semconv.AUDIT_REQUEST_ID] == "0" * 32
+        assert semconv.AUDIT_REQUEST_ID not in seen.keys[0]
+
+    def test_caller_ids_are_scanned(self):
+        settings = AuditSettings()
+        pipeline = Pipeline(
+            AuditProcessor(settings, redactor=RedactionEngine.from_settings(settings))
+        )
+        secret = "AKIAIOSFODNN7EXAMPLE"
+        ctx = otel_audit.RequestContext(request_id="0" * 32, request_id_generated=True)
+        with otel_audit.request_context(ctx):
+            otel_audit.update_request_context(request_id=f"id-{secret}")
+            pipeline.handler.emit(_security_record())
+        with otel_audit.request_context(request_id=secret):
+            pipeline.handler.emit(_security_record())
+        records = pipeline.records()
+        assert len(records) == 2
+        for record in records:
+            assert secret not in str(record.attributes[semconv.AUDIT_REQUEST_ID])
+
+    def test_an_unchanged_update_keeps_the_context(self):
+        with otel_audit.request_context(client_address="192.0.2.1") as ctx:
+            otel_audit.update_request_context(actor=None, client_address="192.0.2.1")
+            assert otel_audit.get_request_context() is ctx
+            otel_audit.update_request_context(actor="alice")
+            assert otel_audit.get_request_context().actor.id == "alice"
+
+
 class TestOddInput:
     @pytest.mark.parametrize(
         "value",

@@ -457,3 +457,56 @@ class TestIdentifiersSurvive:
     )
     def test_cards_in_text_are_still_found(self, text: str) -> None:
         assert "credit_card" in RedactionEngine().redact_text(text)
+
+
+class TestCleanStringMemory:
+    """The fast path remembers strings the prefilter found nothing in; never a secret."""
+
+    def _record(self, body: str, **attributes: object) -> LogRecord:
+        bounded = BoundedAttributes(attributes=attributes, immutable=False)
+        return LogRecord(body=body, attributes=bounded)
+
+    def test_repeated_clean_strings_skip_the_prefilter(self, monkeypatch) -> None:
+        engine = RedactionEngine()
+        calls: list[str] = []
+        original = engine._registry.any_trigger
+        monkeypatch.setattr(
+            engine._registry, "any_trigger", lambda text: calls.append(text) or original(text)
+        )
+        for _ in range(3):
+            engine.redact_log_record(self._record("login failed", route="/login", reason="bad_pw"))
+        assert calls == ["login failed\n/login\nbad_pw"]
+        engine.redact_log_record(self._record("login failed", route="/login", request="r-77"))
+        assert calls[-1] == "r-77"  # only the new string is scanned
+
+    def test_a_secret_is_never_remembered_and_always_redacted(self) -> None:
+        engine = RedactionEngine()
+        secret = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+        for _ in range(3):
+            record = self._record("push by ci", detail=f"used {secret}")
+            engine.redact_log_record(record)
+            assert secret not in str(record.attributes["detail"])
+        assert not any(secret in text for text in engine._clean_strings)
+
+    def test_memory_is_bounded(self) -> None:
+        from otel_audit.redaction import _engine  # noqa: PLC0415
+
+        engine = RedactionEngine()
+        for i in range(_engine._CACHED_STRINGS + 100):
+            engine.redact_log_record(self._record(f"message {i}"))
+        engine.redact_log_record(self._record("x" * (_engine._CACHED_MAX + 1)))
+        assert len(engine._clean_strings) <= _engine._CACHED_STRINGS
+        assert all(len(text) <= _engine._CACHED_MAX for text in engine._clean_strings)
+
+    def test_no_trigger_is_anchored_in_a_way_the_joiner_breaks(self) -> None:
+        """A joined text's verdict covers each part only if triggers use ^ as (?:^|…)."""
+        from otel_audit.redaction._catalogue import CATALOGUE, IP_DETECTOR  # noqa: PLC0415
+
+        for detector in (*CATALOGUE, IP_DETECTOR):
+            for trigger in (*detector.keywords, *detector.re2_triggers):
+                text = trigger.replace("(?:^|", "")
+                assert "$" not in text.replace("\\$", ""), (detector.rule_id, trigger)
+                assert "^" not in text.replace("\\^", "").replace("[^", ""), (
+                    detector.rule_id,
+                    trigger,
+                )

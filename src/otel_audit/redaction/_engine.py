@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from otel_audit._settings import AuditSettings
 
 _SUMMARY_SEPARATOR: Final = ":"
+_CACHED_MAX: Final = 256  # longest string whose clean verdict is remembered
+_CACHED_STRINGS: Final = 4096
 
 
 class RedactionStats:
@@ -147,6 +149,8 @@ class RedactionEngine:
             key_actions=overrides,
         )
         self._stats = RedactionStats()
+        # Strings the prefilter found nothing in (see _clean_fast); bounded, cleared when full.
+        self._clean_strings: set[str] = set()
 
     @classmethod
     def from_settings(cls, settings: AuditSettings, **options: Any) -> RedactionEngine:
@@ -284,7 +288,7 @@ class RedactionEngine:
             self._fail_record(log_record, walk)
         self._finish(walk)
 
-    def _clean_fast(self, log_record: LogRecord) -> bool:  # noqa: C901 - one flat scan
+    def _clean_fast(self, log_record: LogRecord) -> bool:  # noqa: C901, PLR0911, PLR0912 - one flat scan
         """
         Whether the record certainly needs nothing: flat, no sensitive key, no trigger.
 
@@ -293,9 +297,11 @@ class RedactionEngine:
         halves the cost of a clean record; anything unusual takes the full walk.
         """
         strings: list[str] = []
+        known = self._clean_strings
         body = log_record.body
         if isinstance(body, str):
-            strings.append(body)
+            if len(body) > _CACHED_MAX or body not in known:
+                strings.append(body)
         elif body is not None:
             return False
         attrs = log_record.attributes
@@ -311,7 +317,8 @@ class RedactionEngine:
                 if verdict is not None:
                     return False
                 if isinstance(value, str):
-                    strings.append(value)
+                    if len(value) > _CACHED_MAX or value not in known:
+                        strings.append(value)
                 elif not (value is None or isinstance(value, (bool, float))) and not (
                     isinstance(value, int) and abs(value) < SMALLEST_CARD_INT
                 ):
@@ -321,7 +328,28 @@ class RedactionEngine:
         joined = "\n".join(strings)
         if ("{" in joined or "[" in joined) and any(map(may_be_json, strings)):
             return False  # JSON in a string is walked with the key rules
-        return len(joined) <= self._ctx.limits.max_string and not self._registry.any_trigger(joined)
+        if len(joined) > self._ctx.limits.max_string or self._registry.any_trigger(joined):
+            return False
+        self._remember_clean(strings)
+        return True
+
+    def _remember_clean(self, strings: list[str]) -> None:
+        r"""
+        Keep short strings the prefilter found nothing in, so they skip it next time.
+
+        Most values repeat from record to record (messages, routes, outcomes, user
+        agents, user names), and every prefilter call costs a GIL release in google-re2:
+        on a threaded server that is a wait behind the other threads each time. Sound
+        because the verdict of a joined text covers each part: no trigger is anchored
+        other than as ``(?:^|[^…])``, which the ``\n`` joiner satisfies (a test checks).
+        Only strings without a JSON opening are here, so the walk's JSON rule is kept.
+        """
+        known = self._clean_strings
+        if len(known) + len(strings) > _CACHED_STRINGS:
+            known.clear()
+        for text in strings:
+            if len(text) <= _CACHED_MAX:
+                known.add(text)
 
     def _redact_record(self, log_record: LogRecord, walk: Walk) -> None:
         body = log_record.body
