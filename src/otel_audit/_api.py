@@ -11,7 +11,13 @@ import threading
 from collections import Counter
 from typing import Any
 
-from opentelemetry._logs import LoggerProvider, SeverityNumber, get_logger, get_logger_provider
+from opentelemetry._logs import (
+    LoggerProvider,
+    LogRecord,
+    SeverityNumber,
+    get_logger,
+    get_logger_provider,
+)
 from opentelemetry.context import get_current
 from opentelemetry.sdk._logs import Logger as SdkLogger
 
@@ -20,6 +26,7 @@ from otel_audit._bounded import bound_mapping, is_plain
 from otel_audit._catalogue import CATALOGUE, Outcome
 from otel_audit._context import ActorLike, scope_attributes
 from otel_audit._ids import new_event_id
+from otel_audit._records import writable
 
 _LOGGER_NAME = "otel_audit"
 
@@ -110,7 +117,8 @@ def security_event(
             severity = event_type.severity
         body = message if message is not None else (event_type.description if event_type else name)
         provider = _provider or get_logger_provider()
-        _logger(provider).emit(
+        logger = _logger(provider)
+        record = LogRecord(
             context=get_current(),
             severity_number=severity,
             severity_text=severity.name if severity is not None else None,
@@ -118,6 +126,7 @@ def security_event(
             attributes=attributes,
             event_name=name,
         )
+        logger.emit(writable(logger, record))
     except Exception as exc:
         _errors[type(exc).__name__] += 1
         return None

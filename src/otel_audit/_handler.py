@@ -27,9 +27,9 @@ from opentelemetry._logs import LogRecord, NoOpLogger
 from opentelemetry.context import get_current
 from opentelemetry.instrumentation.log_utils import std_to_otel
 from opentelemetry.instrumentation.logging.handler import _RESERVED_ATTRS, LoggingHandler
-from opentelemetry.sdk._logs import ReadWriteLogRecord
 
 from otel_audit._bounded import bound_mapping, is_plain
+from otel_audit._records import writable
 
 _OTEL_EVENT_NAME: Final = "otel.event.name"
 _DEPRECATED_EVENT_NAME: Final = "event.name"
@@ -100,44 +100,6 @@ class AuditLoggingHandler(LoggingHandler):
             event_name=event_name,
         )
 
-    def _writable(self, logger: Any, record: logging.LogRecord) -> Any:
-        """
-        The SDK record for ``record``, its attributes already clean.
-
-        ``Logger.emit`` would run every attribute value through the SDK's cleaner again
-        (a call per value and a lock); values that passed :func:`is_plain` are exactly
-        what that cleaner would return unchanged, so they go straight into the record's
-        ``BoundedAttributes`` when no attribute limit could apply. Otherwise, or if the
-        SDK's shape is not the one expected, the SDK cleans them as usual.
-        """
-        api_record = self._translate(record)
-        limits = getattr(logger, "_log_record_limits", None)
-        attributes = api_record.attributes
-        if (
-            limits is None
-            or limits.max_log_record_attribute_length is not None
-            or (
-                limits.max_log_record_attributes is not None
-                and len(attributes) > limits.max_log_record_attributes  # type: ignore[arg-type]
-            )
-            or not all(map(is_plain, attributes.values()))  # type: ignore[union-attr]
-            or "" in attributes  # type: ignore[operator]  # the SDK drops and counts it
-        ):
-            return api_record
-        api_record.attributes = None
-        writable = ReadWriteLogRecord(
-            log_record=api_record,
-            resource=logger.resource,
-            instrumentation_scope=logger.instrumentation_scope,
-            limits=limits,
-        )
-        inner = getattr(api_record.attributes, "_dict", None)
-        if type(inner) is not dict:
-            api_record.attributes = attributes
-            return api_record
-        inner.update(attributes)  # type: ignore[arg-type]
-        return writable
-
     def emit(self, record: logging.LogRecord) -> None:
         """Translate and emit; any failure is counted, never raised."""
         emitting = self._is_emitting
@@ -149,7 +111,7 @@ class AuditLoggingHandler(LoggingHandler):
             if logger is None:
                 logger = self._logger_for(record.name)
             if logger is not None:
-                logger.emit(self._writable(logger, record))
+                logger.emit(writable(logger, self._translate(record)))
         except Exception as exc:
             with self._errors_lock:
                 self.errors += 1
