@@ -201,6 +201,9 @@ def main() -> None:
         help="open-loop rate as a fraction of the baseline's saturated throughput",
     )
     parser.add_argument("--open-connections", type=int, default=8)
+    parser.add_argument(
+        "--only", default="", help="run only the scenarios whose label contains this text"
+    )
     args = parser.parse_args()
 
     sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
@@ -219,6 +222,8 @@ def main() -> None:
                 f"{'req/s':>8} {'cpu us/req':>10}"
             )
             for label, scenario in SCENARIOS.items():
+                if args.only not in label:
+                    continue
                 for port in ports.values():  # warm-up
                     load(port, scenario, args.concurrency, 1.0)
                 time.sleep(SETTLE_S)
