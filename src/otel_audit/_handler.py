@@ -58,6 +58,11 @@ class AuditLoggingHandler(LoggingHandler):
         self.errors = 0
 
     def _get_attributes(self, record: logging.LogRecord) -> tuple[dict[str, Any], str | None]:
+        attributes, event_name, _ = self._attributes(record)
+        return attributes, event_name
+
+    def _attributes(self, record: logging.LogRecord) -> tuple[dict[str, Any], str | None, bool]:
+        """Attributes and event name, and whether every key and value was already plain."""
         fields = vars(record)
         extra = fields.keys() - _RESERVED_ATTRS
         event_name: Any = None
@@ -75,19 +80,24 @@ class AuditLoggingHandler(LoggingHandler):
             attributes["code.line.number"] = record.lineno
         if record.exc_info:
             _add_exception(attributes, record.exc_info)
+        plain = True
         for key, value in attributes.items():
             if type(key) is not str or not is_plain(value):
                 # Cycles, bytes, deep nesting, huge strings (an exception's message or
                 # stack trace too) and non-string keys, before the SDK's cleaner.
                 attributes = bound_mapping(attributes)
+                plain = False
                 break
         if event_name is not None and not isinstance(event_name, str):
             event_name = str(event_name)
-        return attributes, event_name
+        return attributes, event_name, plain
 
     def _translate(self, record: logging.LogRecord) -> LogRecord:
+        return self._translate_checked(record)[0]
+
+    def _translate_checked(self, record: logging.LogRecord) -> tuple[LogRecord, bool]:
         body = self.format(record) if self.formatter else record.getMessage()
-        attributes, event_name = self._get_attributes(record)
+        attributes, event_name, plain = self._attributes(record)
         level_name = record.levelname
         return LogRecord(
             timestamp=int(record.created * 1e9),
@@ -98,7 +108,7 @@ class AuditLoggingHandler(LoggingHandler):
             body=body,
             attributes=attributes,
             event_name=event_name,
-        )
+        ), plain
 
     def emit(self, record: logging.LogRecord) -> None:
         """Translate and emit; any failure is counted, never raised."""
@@ -111,7 +121,8 @@ class AuditLoggingHandler(LoggingHandler):
             if logger is None:
                 logger = self._logger_for(record.name)
             if logger is not None:
-                logger.emit(writable(logger, self._translate(record)))
+                api_record, plain = self._translate_checked(record)
+                logger.emit(writable(logger, api_record, plain=plain or None))
         except Exception as exc:
             with self._errors_lock:
                 self.errors += 1

@@ -19,14 +19,17 @@ from opentelemetry.sdk._logs import ReadWriteLogRecord
 from otel_audit._bounded import is_plain
 
 
-def writable(logger: Any, record: LogRecord) -> LogRecord | ReadWriteLogRecord:
+def writable(
+    logger: Any, record: LogRecord, *, plain: bool | None = None
+) -> LogRecord | ReadWriteLogRecord:
     """
     What to pass to ``logger.emit``: ``record`` wrapped with its attributes in place.
 
     Only when the logger is the SDK's, no attribute limit could apply (no value-length
     limit, count within the limit), every key is a non-empty string and every value is
     plain (:func:`~otel_audit._bounded.is_plain`); otherwise ``record`` itself, which the
-    SDK cleans and limits as usual.
+    SDK cleans and limits as usual. ``plain=True`` says the caller has just checked keys
+    and values (the empty key is still looked for).
     """
     limits = getattr(logger, "_log_record_limits", None)
     attributes = record.attributes
@@ -38,8 +41,14 @@ def writable(logger: Any, record: LogRecord) -> LogRecord | ReadWriteLogRecord:
             limits.max_log_record_attributes is not None
             and len(attributes) > limits.max_log_record_attributes
         )
-        or not all(type(key) is str and key for key in attributes)
-        or not all(map(is_plain, attributes.values()))
+        or "" in attributes
+        or (
+            not plain
+            and (
+                not all(type(key) is str for key in attributes)
+                or not all(map(is_plain, attributes.values()))
+            )
+        )
     ):
         return record
     record.attributes = None
