@@ -488,6 +488,21 @@ class TestCleanStringMemory:
             assert secret not in str(record.attributes["detail"])
         assert not any(secret in text for text in engine._clean_strings)
 
+    def test_the_walk_remembers_clean_strings_but_never_json_or_findings(self) -> None:
+        engine = RedactionEngine()
+        record = self._record(
+            'login {"user": "bob", "password": "hunter2-secret"}',
+            route="/login/form",
+            note="card 4111 1111 1111 1111",
+            password="hunter2-secret",
+        )
+        engine.redact_log_record(record)  # a sensitive key: the full walk
+        assert "/login/form" in engine._clean_strings
+        assert not any("hunter2" in text or "4111" in text for text in engine._clean_strings)
+        assert not any(text.lstrip().startswith("{") for text in engine._clean_strings)
+        assert "hunter2" not in str(record.body)
+        assert "4111 1111 1111 1111" not in str(record.attributes["note"])
+
     def test_memory_is_bounded(self) -> None:
         from otel_audit.redaction import _engine  # noqa: PLC0415
 

@@ -21,6 +21,8 @@ from otel_audit.redaction._catalogue import CATALOGUE, IP_DETECTOR
 from otel_audit.redaction._detectors import STANDARD, STRICT, Detector, DetectorRegistry
 from otel_audit.redaction._keys import EXEMPT, KeyClassifier
 from otel_audit.redaction._walk import (
+    CLEAN_MAX,
+    CLEAN_STRINGS,
     FAIL_ERROR,
     REMOVE,
     SMALLEST_CARD_INT,
@@ -36,8 +38,8 @@ if TYPE_CHECKING:
     from otel_audit._settings import AuditSettings
 
 _SUMMARY_SEPARATOR: Final = ":"
-_CACHED_MAX: Final = 256  # longest string whose clean verdict is remembered
-_CACHED_STRINGS: Final = 4096
+_CACHED_MAX: Final = CLEAN_MAX
+_CACHED_STRINGS: Final = CLEAN_STRINGS
 
 
 class RedactionStats:
@@ -140,6 +142,8 @@ class RedactionEngine:
         )
         self._keys = KeyClassifier(strict=level == STRICT, mask_client_ip=mask_client_ip)
         self._renderer = Renderer(hmac_key, hmac_key_id)
+        # Short strings known to need nothing (see _remember_clean), shared with the walk.
+        self._clean_strings: set[str] = set()
         self._ctx = WalkContext(
             registry=self._registry,
             keys=self._keys,
@@ -147,10 +151,9 @@ class RedactionEngine:
             limits=limits or Limits(),
             clock=_clock,
             key_actions=overrides,
+            clean=self._clean_strings,
         )
         self._stats = RedactionStats()
-        # Strings the prefilter found nothing in (see _clean_fast); bounded, cleared when full.
-        self._clean_strings: set[str] = set()
 
     @classmethod
     def from_settings(cls, settings: AuditSettings, **options: Any) -> RedactionEngine:
@@ -343,6 +346,7 @@ class RedactionEngine:
         because the verdict of a joined text covers each part: no trigger is anchored
         other than as ``(?:^|[^…])``, which the ``\n`` joiner satisfies (a test checks).
         Only strings without a JSON opening are here, so the walk's JSON rule is kept.
+        The walk adds strings in which the detectors found nothing, and skips known ones.
         """
         known = self._clean_strings
         if len(known) + len(strings) > _CACHED_STRINGS:

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from otel_audit._bounded import CYCLE as CYCLE_MARKER
 from otel_audit._bounded import TOO_DEEP as DEPTH_MARKER
 from otel_audit.redaction import _validators
 from otel_audit.redaction._actions import Action, Renderer, placeholder
-from otel_audit.redaction._detectors import DetectorRegistry, merge_spans
+from otel_audit.redaction._detectors import DetectorRegistry, Span, merge_spans
 from otel_audit.redaction._keys import EXEMPT, KeyRule
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ FAIL_ERROR: Final = "error.exception"
 SMALLEST_CARD_INT: Final = 10**12
 """Integers below this are too short to be card numbers and are never inspected."""
 _TAIL_BACKOFF: Final = 256
+CLEAN_MAX: Final = 256  # longest string whose clean verdict is remembered
+CLEAN_STRINGS: Final = 4096  # remembered at most (the set is cleared when full)
 _SHORTEST_FINDING: Final = 5  # "pin=1": nothing shorter can hold a finding
 
 
@@ -94,6 +96,9 @@ class WalkContext:
     limits: Limits
     clock: Callable[[], float]
     key_actions: Mapping[str, Action]
+    # Short strings known to need nothing (shared with the engine's fast path; see
+    # RedactionEngine._remember_clean): skipped here too, and added when a scan finds none.
+    clean: set[str] = field(default_factory=set)
 
 
 class Walk:
@@ -233,11 +238,15 @@ class Walk:
         limits = self._ctx.limits
         if len(text) > limits.max_string:
             text = self._truncate(text, limits.max_string)
-        if may_be_json(text):
+        if text in self._ctx.clean:
+            return text
+        if may_be_json(text):  # never remembered: the fast path leaves those to the walk
             walked = self._json(text, depth)
             if walked is not None:
                 return walked
-        spans = self._ctx.registry.find(text)
+            spans = self._ctx.registry.find(text)
+        else:
+            spans = self._find_remembering(text)
         if not spans:
             return text
         spans = merge_spans(spans)
@@ -251,6 +260,16 @@ class Walk:
             position = span.end
         parts.append(text[position:])
         return "".join(parts)
+
+    def _find_remembering(self, text: str) -> list[Span]:
+        """Detector findings in ``text``; a short text with none is remembered as clean."""
+        spans = self._ctx.registry.find(text)
+        if not spans and len(text) <= CLEAN_MAX:
+            clean = self._ctx.clean
+            if len(clean) >= CLEAN_STRINGS:
+                clean.clear()
+            clean.add(text)
+        return spans
 
     def _truncate(self, text: str, limit: int) -> str:
         """
