@@ -101,7 +101,8 @@ def security_event(
         attributes: dict[str, Any] = scope_attributes(
             actor=actor, target=target, attributes=details
         )
-        if not all(is_plain(v) for v in attributes.values()):
+        plain = all(map(is_plain, attributes.values()))  # keys are strings: keywords
+        if not plain:
             attributes = bound_mapping(attributes)
         if outcome is not None:
             text = outcome.value if isinstance(outcome, Outcome) else str(outcome).lower()
@@ -126,7 +127,7 @@ def security_event(
             attributes=attributes,
             event_name=name,
         )
-        logger.emit(writable(logger, record))
+        logger.emit(writable(logger, record, plain=plain or None))
     except Exception as exc:
         _errors[type(exc).__name__] += 1
         return None

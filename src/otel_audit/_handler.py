@@ -57,10 +57,6 @@ class AuditLoggingHandler(LoggingHandler):
         self._loggers: dict[str, Any] = {}
         self.errors = 0
 
-    def _get_attributes(self, record: logging.LogRecord) -> tuple[dict[str, Any], str | None]:
-        attributes, event_name, _ = self._attributes(record)
-        return attributes, event_name
-
     def _attributes(self, record: logging.LogRecord) -> tuple[dict[str, Any], str | None, bool]:
         """Attributes and event name, and whether every key and value was already plain."""
         fields = vars(record)
@@ -92,10 +88,8 @@ class AuditLoggingHandler(LoggingHandler):
             event_name = str(event_name)
         return attributes, event_name, plain
 
-    def _translate(self, record: logging.LogRecord) -> LogRecord:
-        return self._translate_checked(record)[0]
-
-    def _translate_checked(self, record: logging.LogRecord) -> tuple[LogRecord, bool]:
+    def _to_otel(self, record: logging.LogRecord) -> tuple[LogRecord, bool]:
+        """The API record for ``record``, and whether its attributes are all plain."""
         body = self.format(record) if self.formatter else record.getMessage()
         attributes, event_name, plain = self._attributes(record)
         level_name = record.levelname
@@ -121,7 +115,7 @@ class AuditLoggingHandler(LoggingHandler):
             if logger is None:
                 logger = self._logger_for(record.name)
             if logger is not None:
-                api_record, plain = self._translate_checked(record)
+                api_record, plain = self._to_otel(record)
                 logger.emit(writable(logger, api_record, plain=plain or None))
         except Exception as exc:
             with self._errors_lock:

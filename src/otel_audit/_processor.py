@@ -33,7 +33,7 @@ from otel_audit._catalogue import (
     category_of,
     tag_attributes,
 )
-from otel_audit._context import _REQUEST, _SCOPE
+from otel_audit._context import _REQUEST, _SCOPE, RequestContext
 from otel_audit._ids import new_event_id
 from otel_audit._settings import AuditSettings
 
@@ -206,22 +206,22 @@ class AuditProcessor(LogRecordProcessor):
             for key in _WRITTEN_LATER:
                 view.pop(key, None)
         scope_name = rw.instrumentation_scope.name if rw.instrumentation_scope else None
+        request = _REQUEST.get()
         name = self._event_name(record, view, scope_name)
         if name is not None:
-            self._tag(record, view, name)
-        self._enrich(record, view)
+            self._tag(record, view, name, request)
+        self._enrich(record, view, request)
         if self._redactor is not None and (self._redact_all or name is not None):
             try:
                 self._redactor.redact_log_record(record)
             except Exception:
                 self.stats.incr("redaction_errors")
                 wipe_record(record)
-        request = _REQUEST.get()
-        if request is not None and request.request_id_generated:
-            # Ours, so not scanned (see RequestContext.generated_request_id).
+        generated_id = request.generated_request_id if request is not None else None
+        if generated_id is not None:  # ours, so added after redaction, not scanned
             view = _fast_view(record.attributes)
             if semconv.AUDIT_REQUEST_ID not in view:
-                view[semconv.AUDIT_REQUEST_ID] = request.request_id
+                view[semconv.AUDIT_REQUEST_ID] = generated_id
         return name is not None
 
     def _event_name(
@@ -242,7 +242,13 @@ class AuditProcessor(LogRecordProcessor):
             return name  # already tagged upstream (e.g. replayed or an uncatalogued custom name)
         return None
 
-    def _tag(self, record: LogRecord, attrs: MutableMapping[str, Any], name: str) -> None:
+    def _tag(
+        self,
+        record: LogRecord,
+        attrs: MutableMapping[str, Any],
+        name: str,
+        request: RequestContext | None,
+    ) -> None:
         event_type = self._catalogue.get(name) or _uncatalogued(name)
         record.event_name = name
         attrs.pop(semconv.OTEL_EVENT_NAME, None)
@@ -267,18 +273,18 @@ class AuditProcessor(LogRecordProcessor):
             record.severity_text = _SEVERITY_TEXT.get(event_type.severity, "INFO")
         if not record.timestamp:
             record.timestamp = record.observed_timestamp or time_ns()
-        request = _REQUEST.get()
         if request is not None:
             request.emitted.categories.add(event_type.category.value)
 
-    def _enrich(self, record: LogRecord, attrs: MutableMapping[str, Any]) -> None:
+    def _enrich(
+        self, record: LogRecord, attrs: MutableMapping[str, Any], request: RequestContext | None
+    ) -> None:
         if not record.trace_id:
             ctx = get_current_span(record.context).get_span_context()
             if ctx.is_valid:
                 record.trace_id = ctx.trace_id
                 record.span_id = ctx.span_id
                 record.trace_flags = ctx.trace_flags
-        request = _REQUEST.get()
         if request is not None:
             extra = request.attributes()
             if attrs.keys().isdisjoint(extra):

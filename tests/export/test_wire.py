@@ -439,3 +439,22 @@ class TestThroughTheDurableProcessor:
             if lr.event_name != "audit.checkpoint"
         ]
         assert sorted(bodies) == sorted(f"event {i}" for i in range(30))
+
+    def test_a_batch_the_encoder_cannot_build_is_counted_and_kept(
+        self, make_pipeline: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Not silently lost: counted as dropped and written to the last-resort file."""
+
+        def broken(resource: Any) -> bytes:
+            raise RuntimeError("resource encoding broke")
+
+        monkeypatch.setattr("otel_audit.export._wire._resource_bytes", broken)
+        with HttpReceiver() as receiver:
+            pipe = make_pipeline(OTLPHttpLogExporter(receiver.endpoint, timeout_s=5))
+            pipe.emit(3)
+            pipe.processor.force_flush(5000)
+            assert receiver.requests == []
+        assert pipe.processor.stats.dropped == {"encode_error": 3}
+        kept = (tmp_path / "last-resort.jsonl").read_text().splitlines()
+        assert len(kept) == 3
+        assert all('"encode_error"' in line for line in kept)

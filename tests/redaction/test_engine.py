@@ -504,14 +504,12 @@ class TestCleanStringMemory:
         assert "4111 1111 1111 1111" not in str(record.attributes["note"])
 
     def test_memory_is_bounded(self) -> None:
-        from otel_audit.redaction import _engine  # noqa: PLC0415
-
         engine = RedactionEngine()
-        for i in range(_engine._CACHED_STRINGS + 100):
+        for i in range(_walk.CLEAN_STRINGS + 100):
             engine.redact_log_record(self._record(f"message {i}"))
-        engine.redact_log_record(self._record("x" * (_engine._CACHED_MAX + 1)))
-        assert len(engine._clean_strings) <= _engine._CACHED_STRINGS
-        assert all(len(text) <= _engine._CACHED_MAX for text in engine._clean_strings)
+        engine.redact_log_record(self._record("x" * (_walk.CLEAN_MAX + 1)))
+        assert len(engine._clean_strings) <= _walk.CLEAN_STRINGS
+        assert all(len(text) <= _walk.CLEAN_MAX for text in engine._clean_strings)
 
     def test_no_trigger_is_anchored_in_a_way_the_joiner_breaks(self) -> None:
         """A joined text's verdict covers each part only if triggers use ^ as (?:^|…)."""

@@ -9,8 +9,10 @@ How records move (two threads, so a slow collector never stalls the intake)::
 
     app thread      on_emit: select → bounded deque (queue_size)       block / drop policy
                        │
-    intake thread   batch → pre_export (tier-2) → sanitize → encode → integrity chain
-                       │                                  → append to the spool (WAL)
+    intake thread   batch → pre_export (tier-2) → encode (export/_wire; values that need
+                       │   the export bounds: sanitize + SDK encoder) → integrity chain in
+                       │   request order → append to the spool (WAL); yields the GIL
+                       │   between records unless a burst is backing up the queue
                        │   spool full / unusable → bounded memory FIFO (queue_size records)
     sender thread   oldest spool entry (or memory batch) → exporter, one attempt
                        delivered → acknowledge (segment deleted when fully sent)
@@ -60,7 +62,6 @@ from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLogRecord
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
@@ -496,9 +497,9 @@ class DurableLogRecordProcessor(LogRecordProcessor):
                 )
         try:
             payload, count = encode_request(readable, self._encode_one, self._finish_one)
-        except Exception:  # not expected: the encoder's own failures fall back per record
-            log_failure("encoding a batch failed; it takes the SDK encoder instead")
-            self._process_with_sdk(readable)
+        except Exception:  # a bug: per-record failures are handled inside encode_one
+            log_failure("encoding a batch failed")
+            self._lose(readable, "encode_error")  # counted and kept in the last resort
             return
         if count:
             self._put(payload, count)
@@ -570,38 +571,6 @@ class DurableLogRecordProcessor(LogRecordProcessor):
             self.stats.add("integrity_failed", 1)
             log_failure("integrity chain failed; a record is sent unchained")
             return [message]
-
-    def _process_with_sdk(self, readable: list[ReadableLogRecord]) -> None:
-        """The SDK encoder's path for a whole batch (a safety net; see ``_process``)."""
-        for i, record in enumerate(readable):
-            clean = sanitized_record(record)
-            if clean is not None:
-                readable[i] = clean
-                self.stats.add("sanitized", 1)
-        request = self._encode(readable)
-        if request is None:
-            return
-        if self._integrity is not None:
-            try:
-                self._integrity.seal(request)
-            except Exception:
-                self.stats.add("integrity_failed", count_records(request))
-                log_failure("integrity chain failed; records are sent unchained")
-        self._put(request.SerializeToString(), count_records(request))
-
-    def _encode(self, readable: list[ReadableLogRecord]) -> ExportLogsServiceRequest | None:
-        try:
-            return encode_logs(readable)
-        except Exception:
-            good: list[ReadableLogRecord] = []
-            for record in readable:
-                try:
-                    encode_logs([record])
-                except Exception:
-                    self._lose([record], "encode_error")
-                else:
-                    good.append(record)
-            return encode_logs(good) if good else None
 
     def _final_checkpoint(self) -> None:
         if self._integrity is None:

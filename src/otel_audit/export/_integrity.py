@@ -2,8 +2,10 @@ r"""
 Tamper evidence for security events: a per-process hash chain, HMAC-signed.
 
 Where it runs: on the export thread, after tier-2 redaction (``pre_export``) and before
-the spool, over the encoded OTLP record, so the chain covers exactly the bytes that
-leave the process, and pseudonymisation keys can be dropped later without breaking it.
+the spool, over exactly the values encoded into the OTLP record that leaves the process
+(:mod:`otel_audit.export._wire` yields the canonical form while encoding; a record the
+SDK's encoder takes is chained from its protobuf form), and after pseudonymisation, so
+keys can be dropped later without breaking it.
 
 Fields added to every chained record (all under ``audit.integrity.``, flat scalars, so a
 collector transform can copy them as they are into an OCSF profile object or any SIEM

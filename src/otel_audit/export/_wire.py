@@ -184,9 +184,7 @@ def key_value(key: str, value: Any, depth: int = 0) -> tuple[bytes, str]:
     if head is None:
         head = field(b"\x0a", key.encode())
         if len(key) <= _CACHED_LENGTH_MAX:
-            if len(_KEY_CACHE) >= _KEY_CACHE_MAX:
-                _KEY_CACHE.clear()
-            _KEY_CACHE[key] = head
+            _keep(_KEY_CACHE, key, head, _KEY_CACHE_MAX)
     encoded, text = any_value(value, depth)
     return head + field(_KV_VALUE, encoded), text
 
@@ -283,9 +281,7 @@ def _entry(key: str, kind: type, value: str | int) -> _Entry:
         return hit
     entry = _encode_entry(key, value)
     if len(key) <= _CACHED_LENGTH_MAX and (kind is not str or len(value) <= _CACHED_LENGTH_MAX):  # type: ignore[arg-type]
-        if len(_ENTRIES) >= _ENTRIES_MAX:
-            _ENTRIES.clear()
-        _ENTRIES[cache_key] = entry
+        _keep(_ENTRIES, cache_key, entry, _ENTRIES_MAX)
     return entry
 
 
@@ -402,7 +398,12 @@ def _cached(cache: dict[int, tuple[Any, bytes]], obj: Any, encode: Callable[[Any
     if hit is not None and hit[0] is obj:
         return hit[1]
     encoded = encode(obj)
-    if len(cache) >= _OBJECT_CACHE_MAX:
-        cache.clear()
-    cache[id(obj)] = (obj, encoded)
+    _keep(cache, id(obj), (obj, encoded), _OBJECT_CACHE_MAX)
     return encoded
+
+
+def _keep(cache: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    """Store in a cache that is emptied when full (a repeat refills it in one pass)."""
+    if len(cache) >= limit:
+        cache.clear()
+    cache[key] = value

@@ -22,7 +22,6 @@ from otel_audit.redaction._detectors import STANDARD, STRICT, Detector, Detector
 from otel_audit.redaction._keys import EXEMPT, KeyClassifier
 from otel_audit.redaction._walk import (
     CLEAN_MAX,
-    CLEAN_STRINGS,
     FAIL_ERROR,
     REMOVE,
     SMALLEST_CARD_INT,
@@ -30,6 +29,7 @@ from otel_audit.redaction._walk import (
     Walk,
     WalkContext,
     may_be_json,
+    remember_clean,
 )
 
 if TYPE_CHECKING:
@@ -38,8 +38,6 @@ if TYPE_CHECKING:
     from otel_audit._settings import AuditSettings
 
 _SUMMARY_SEPARATOR: Final = ":"
-_CACHED_MAX: Final = CLEAN_MAX
-_CACHED_STRINGS: Final = CLEAN_STRINGS
 
 
 class RedactionStats:
@@ -303,7 +301,7 @@ class RedactionEngine:
         known = self._clean_strings
         body = log_record.body
         if isinstance(body, str):
-            if len(body) > _CACHED_MAX or body not in known:
+            if len(body) > CLEAN_MAX or body not in known:
                 strings.append(body)
         elif body is not None:
             return False
@@ -320,7 +318,7 @@ class RedactionEngine:
                 if verdict is not None:
                     return False
                 if isinstance(value, str):
-                    if len(value) > _CACHED_MAX or value not in known:
+                    if len(value) > CLEAN_MAX or value not in known:
                         strings.append(value)
                 elif not (value is None or isinstance(value, (bool, float))) and not (
                     isinstance(value, int) and abs(value) < SMALLEST_CARD_INT
@@ -348,12 +346,7 @@ class RedactionEngine:
         Only strings without a JSON opening are here, so the walk's JSON rule is kept.
         The walk adds strings in which the detectors found nothing, and skips known ones.
         """
-        known = self._clean_strings
-        if len(known) + len(strings) > _CACHED_STRINGS:
-            known.clear()
-        for text in strings:
-            if len(text) <= _CACHED_MAX:
-                known.add(text)
+        remember_clean(self._clean_strings, strings)
 
     def _redact_record(self, log_record: LogRecord, walk: Walk) -> None:
         body = log_record.body

@@ -11,7 +11,7 @@ slip past the detectors.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -45,6 +45,15 @@ _TAIL_BACKOFF: Final = 256
 CLEAN_MAX: Final = 256  # longest string whose clean verdict is remembered
 CLEAN_STRINGS: Final = 4096  # remembered at most (the set is cleared when full)
 _SHORTEST_FINDING: Final = 5  # "pin=1": nothing shorter can hold a finding
+
+
+def remember_clean(clean: set[str], texts: Iterable[str]) -> None:
+    """Add the short ones of ``texts``, found to need nothing, to ``clean`` (bounded)."""
+    for text in texts:
+        if len(text) <= CLEAN_MAX:
+            if len(clean) >= CLEAN_STRINGS:
+                clean.clear()
+            clean.add(text)
 
 
 def may_be_json(text: str) -> bool:
@@ -264,11 +273,8 @@ class Walk:
     def _find_remembering(self, text: str) -> list[Span]:
         """Detector findings in ``text``; a short text with none is remembered as clean."""
         spans = self._ctx.registry.find(text)
-        if not spans and len(text) <= CLEAN_MAX:
-            clean = self._ctx.clean
-            if len(clean) >= CLEAN_STRINGS:
-                clean.clear()
-            clean.add(text)
+        if not spans:
+            remember_clean(self._ctx.clean, (text,))
         return spans
 
     def _truncate(self, text: str, limit: int) -> str:
