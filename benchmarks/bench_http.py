@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 APP_DIR = ROOT / "examples" / "flask_app"
 LOADGEN = Path(__file__).resolve().parent / "_loadgen.py"
 SETTLE_S = 2.0  # > the 1 s export schedule delays, so a scenario's export work is counted
+QUIET_WINDOW_S = 0.3
 
 SCENARIOS = {
     # (method, path, body): what each request does
@@ -85,6 +86,9 @@ def start_server(
         "OTEL_METRICS_EXPORTER": "none",
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
         "OTEL_EXPORTER_OTLP_ENDPOINT": sink,
+        # Spans leave within a second, as logs do, so a round's export work is over
+        # before the other server's round (the default waits up to 5 s).
+        "OTEL_BSP_SCHEDULE_DELAY": "1000",
         "OTEL_PYTHON_AUDIT_TRUSTED_PROXIES": "127.0.0.1/32",
         "OTEL_PYTHON_AUDIT_SPOOL_DIR": str(tmp / f"spool-{port}"),
         "OTEL_PYTHON_AUDIT_DETECTIONS": "true",
@@ -137,6 +141,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_until_quiet(pid: int, limit_s: float = 2 * SETTLE_S) -> None:
+    """Return once the process has used under 1% of a CPU for 0.3 s (or after ``limit_s``)."""
+    deadline = time.monotonic() + limit_s
+    time.sleep(QUIET_WINDOW_S)
+    before = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(QUIET_WINDOW_S)
+        now = cpu_seconds(pid)
+        if now - before < QUIET_WINDOW_S * 0.01:
+            return
+        before = now
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -164,6 +181,9 @@ def measure(  # noqa: PLR0917  # the benchmark's knobs, passed through
             result = load(ports[name], scenario, connections, args.seconds, rate)
             samples[name].extend(result["latencies_ms"])
             elapsed[name] += result["elapsed_s"]
+            # The export threads finish this round's records before the other server's
+            # round starts, so neither server's deferred work lands in the other's timing.
+            wait_until_quiet(servers[name].pid)
     time.sleep(SETTLE_S)  # let the export threads finish this scenario's records
     stats: dict[str, Stats] = {}
     for name in ("baseline", "audit"):

@@ -44,6 +44,11 @@ def pipeline(
     logger = logging.getLogger(name)
     logger.propagate = False
     logger.setLevel(logging.INFO)
+    # A second pipeline under the same name replaces the first: a handler left from an
+    # earlier run would still redact (or translate) every record and skew the timing.
+    for stale in list(logger.handlers):
+        logger.removeHandler(stale)
+        stale.close()
     handler_class = AuditLoggingHandler if ours else LoggingHandler
     logger.addHandler(handler_class(logger_provider=provider))
     return logger, provider
