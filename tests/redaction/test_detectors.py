@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from otel_audit.redaction import Action, RedactionEngine
 from otel_audit.redaction import _validators as v
+from otel_audit.redaction._catalogue import CATALOGUE
+from otel_audit.redaction._detectors import Detector, DetectorRegistry
 
 # Fake secrets assembled at run time so no scanner mistakes this file for a leak.
 GH = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
@@ -262,3 +266,75 @@ class TestNegativesThatWakeADetector:
         if rule is not None:
             assert rule in engine._registry.triggered_rules(text)
         assert engine.redact_value(text) == text
+
+
+_JOINABLE = [d for d in CATALOGUE if d.joinable]
+# Digits, separators, hex letters and IBAN country letters in both cases, so that cards,
+# IBANs, SSNs, UUIDs and digests (and their fragments) come up, beside newlines.
+_PART_ALPHABET = "0123456789" * 4 + " -.:/=abcdefDEFGBRX\n"
+_SEEDS = [
+    "4111 1111 1111 1111",
+    "5500-0000-0000-0004",
+    "DE89 3704 0044 0532 0130 00",
+    "GB82WEST12345698765432",
+    "078-05-1120",
+    "0b709858-8392-4540-a5d3-a5c42863f96b",
+    "job 25828032-4739-4793-8ae2-3f1b2c9d0e7a took 4111111111111111",
+]
+_parts = st.lists(
+    st.one_of(
+        st.text(alphabet=_PART_ALPHABET, max_size=60),
+        st.sampled_from(_SEEDS),
+        st.builds(
+            lambda a, b, c: a + b + c,
+            st.text(alphabet=_PART_ALPHABET, max_size=8),
+            st.sampled_from(_SEEDS),
+            st.text(alphabet=_PART_ALPHABET, max_size=8),
+        ),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+class TestJoinableDetectors:
+    """
+    A joinable rule finds in newline-joined strings exactly what it finds in each one.
+
+    The clean-record fast path relies on it: when only joinable rules wake, it runs them
+    once over the joined strings and skips the walk if they find nothing.
+    """
+
+    def test_the_rules_that_claim_it(self) -> None:
+        assert {d.rule_id for d in _JOINABLE} == {"credit_card", "iban", "us_ssn"}
+
+    @pytest.mark.parametrize("prefer_re2", [True, False], ids=["re2", "re"])
+    @pytest.mark.parametrize("detector", _JOINABLE, ids=lambda d: d.rule_id)
+    @settings(max_examples=300, deadline=None)
+    @given(parts=_parts)
+    def test_joined_equals_the_parts(
+        self, detector: Detector, prefer_re2: bool, parts: list[str]
+    ) -> None:
+        registry = DetectorRegistry([detector], prefer_re2=prefer_re2)
+        expected: set[tuple[int, int]] = set()
+        offset = 0
+        for part in parts:
+            expected.update((s.start + offset, s.end + offset) for s in registry.find(part))
+            offset += len(part) + 1
+        joined = "\n".join(parts)
+        found = registry.find_if_joinable(joined)
+        assert found is not None
+        assert {(s.start, s.end) for s in found} == expected
+
+    @pytest.mark.parametrize("detector", _JOINABLE, ids=lambda d: d.rule_id)
+    @settings(max_examples=300, deadline=None)
+    @given(text=st.text(alphabet=_PART_ALPHABET, max_size=80))
+    def test_no_match_holds_a_newline(self, detector: Detector, text: str) -> None:
+        registry = DetectorRegistry([detector], prefer_re2=False)
+        assert all("\n" not in text[s.start : s.end] for s in registry.find(text))
+
+    def test_a_rule_that_is_not_joinable_sends_the_record_to_the_walk(self) -> None:
+        registry = DetectorRegistry(CATALOGUE)
+        assert registry.find_if_joinable("nothing to see") == []
+        assert registry.find_if_joinable("job 0b709858-8392-4540-a5d3-a5c42863f96b") == []
+        assert registry.find_if_joinable("token=abc") is None  # credential pairs: walk

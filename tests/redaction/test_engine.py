@@ -469,9 +469,11 @@ class TestCleanStringMemory:
     def test_repeated_clean_strings_skip_the_prefilter(self, monkeypatch) -> None:
         engine = RedactionEngine()
         calls: list[str] = []
-        original = engine._registry.any_trigger
+        original = engine._registry.find_if_joinable
         monkeypatch.setattr(
-            engine._registry, "any_trigger", lambda text: calls.append(text) or original(text)
+            engine._registry,
+            "find_if_joinable",
+            lambda text: calls.append(text) or original(text),
         )
         for _ in range(3):
             engine.redact_log_record(self._record("login failed", route="/login", reason="bad_pw"))
@@ -523,3 +525,40 @@ class TestCleanStringMemory:
                     detector.rule_id,
                     trigger,
                 )
+
+
+class TestJoinedFastPath:
+    """Records whose only triggers are joinable rules are settled without the walk."""
+
+    def _record(self, body: str, **attributes: object) -> LogRecord:
+        return LogRecord(body=body, attributes=BoundedAttributes(attributes=attributes))
+
+    def test_ids_that_wake_the_card_rule_take_the_fast_path(self, monkeypatch) -> None:
+        engine = RedactionEngine()
+        walks: list[object] = []
+        monkeypatch.setattr(engine, "_redact_record", lambda *a: walks.append(a))
+        job = "0b709858-8392-4540-a5d3-a5c42863f96b"
+        record = self._record(f"job {job} finished", **{"job.id": job, "rows": 985259})
+        assert engine._registry.triggered_rules(record.body) == {"credit_card"}
+        engine.redact_log_record(record)
+        assert walks == []
+        assert record.body == f"job {job} finished"
+
+    @pytest.mark.parametrize(
+        ("body", "attributes"),
+        [
+            ("job 0b709858-8392-4540-a5d3-a5c42863f96b paid", {"card": "4111 1111 1111 1111"}),
+            ("refund to DE89 3704 0044 0532 0130 00", {"job.id": "25828032-4739-4793-8ae2"}),
+            ("applicant 078-05-1120 checked", {"order": "4539 1488 0343 6467"}),
+        ],
+    )
+    def test_findings_among_them_still_go_to_the_walk(
+        self, body: str, attributes: dict[str, object]
+    ) -> None:
+        engine = RedactionEngine()
+        record = self._record(body, **attributes)
+        engine.redact_log_record(record)
+        text = str(record.body) + str(dict(record.attributes or {}))
+        for secret in ("4111 1111 1111 1111", "DE89 3704", "078-05-1120", "4539 1488"):
+            assert secret not in text
+        assert semconv.AUDIT_REDACTION in (record.attributes or {})

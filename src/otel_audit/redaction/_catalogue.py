@@ -240,6 +240,8 @@ def card_numbers(text: str) -> Iterator[tuple[int, int]]:
     let the card through; instead every contiguous window of digit groups is tried.
     """
     for run in _DIGIT_RUN.finditer(text):
+        if " " not in run.group() and _inside_identifier(text, run.start(), run.end()):
+            continue  # every candidate in it lies in the same id token (UUIDs, digests)
         groups = [m.span() for m in _DIGITS.finditer(text, run.start(), run.end())]
         index = 0
         while index < len(groups):
@@ -586,6 +588,7 @@ CATALOGUE: Final[tuple[Detector, ...]] = (
         action=Action.MASK,
         priority=60,
         re2_triggers=("(?:^|[^0-9.])\\d(?:[ \\-]?\\d){12}",),
+        joinable=True,
     ),
     Detector(
         "iban",  # ISO 13616 mod 97, registered country codes only
@@ -594,6 +597,7 @@ CATALOGUE: Final[tuple[Detector, ...]] = (
         validate=lambda m: v.iban(m.group(0)),
         priority=60,
         re2_triggers=(f"(?:^|[^0-9a-z]){_IBAN_CC.lower()}\\d\\d(?: ?[a-z0-9]){{11}}",),
+        joinable=True,
     ),
     Detector(
         "us_ssn",  # dashed form only; bare nine digits need the "ssn" key word (pairs)
@@ -601,6 +605,7 @@ CATALOGUE: Final[tuple[Detector, ...]] = (
         r"(?<![\d\-])\d{3}-\d{2}-\d{4}(?![\d\-])",
         validate=lambda m: v.ssn(m.group(0)),
         priority=60,
+        joinable=True,
     ),
     Detector(
         "email",  # pseudonymised: investigators join on the actor

@@ -295,7 +295,9 @@ class RedactionEngine:
 
         Most records are a short message plus a few flat attributes. Their strings are
         joined and given to the prefilter in one call instead of one call each, which
-        halves the cost of a clean record; anything unusual takes the full walk.
+        halves the cost of a clean record. When only joinable rules wake (digit runs in
+        ids waking the card rule), those run once over the joined strings; a finding, or
+        anything unusual, takes the full walk.
         """
         strings: list[str] = []
         known = self._clean_strings
@@ -329,14 +331,17 @@ class RedactionEngine:
         joined = "\n".join(strings)
         if ("{" in joined or "[" in joined) and any(map(may_be_json, strings)):
             return False  # JSON in a string is walked with the key rules
-        if len(joined) > self._ctx.limits.max_string or self._registry.any_trigger(joined):
+        if len(joined) > self._ctx.limits.max_string:
             return False
+        findings = self._registry.find_if_joinable(joined)
+        if findings is None or findings:
+            return False  # the walk replaces what was found, per string
         self._remember_clean(strings)
         return True
 
     def _remember_clean(self, strings: list[str]) -> None:
         r"""
-        Keep short strings the prefilter found nothing in, so they skip it next time.
+        Keep short strings found clean (no trigger, or only joinable rules that found nothing).
 
         Most values repeat from record to record (messages, routes, outcomes, user
         agents, user names), and every prefilter call costs a GIL release in google-re2:
