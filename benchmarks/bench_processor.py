@@ -54,18 +54,27 @@ def pipeline(
     return logger, provider
 
 
-def caller(logger: logging.Logger, security: bool) -> Callable[[int], None]:
+KINDS = ("security events", "security events with a request body", "ordinary records")
+
+
+def caller(logger: logging.Logger, kind: str) -> Callable[[int], None]:
     extra_sec = {
         "otel.event.name": "authentication.failure",
         "user.name": "alice",
         "audit.reason": "bad_password",
     }
     extra_plain = {"user.name": "alice", "cache": "miss"}
+    body = {"username": "alice", "password": "guess-Hunter2-bench"}
 
     def run(n: int) -> None:
-        if security:
+        if kind == KINDS[0]:
             for _ in range(n):
                 logger.warning("login failed for user alice", extra=extra_sec)
+        elif kind == KINDS[1]:
+            # The example app's careless line: a nested value (the SDK's cleaner and the
+            # full redaction walk run) holding a password.
+            for _ in range(n):
+                logger.warning("login failed", extra={**extra_sec, "request.body": dict(body)})
         else:
             for _ in range(n):
                 logger.warning("cache miss for key user:42", extra=extra_plain)
@@ -89,26 +98,26 @@ def main() -> None:
     except ImportError:
         print("(tier-1 redaction engine not installed; skipping variant c)")
 
-    for security in (True, False):
-        kind = "security events" if security else "ordinary records"
+    for kind in KINDS:
+        security = kind != "ordinary records"
         variants: dict[str, Callable[[int], None]] = {}
         providers = []
         base_logger, p = pipeline(f"bench.sdk.{kind}", None, ours=False)
         providers.append(p)
-        variants["(a) OTel logging handler + batch"] = caller(base_logger, security)
+        variants["(a) OTel logging handler + batch"] = caller(base_logger, kind)
         audit_logger, p = pipeline(
             f"security.bench.{kind}" if security else f"bench.audit.{kind}",
             AuditProcessor(settings),
         )
         providers.append(p)
-        variants["(b) + AuditProcessor"] = caller(audit_logger, security)
+        variants["(b) + AuditProcessor"] = caller(audit_logger, kind)
         if redactor is not None:
             red_logger, p = pipeline(
                 f"security.bench.red.{kind}" if security else f"bench.red.{kind}",
                 AuditProcessor(settings, redactor=redactor),
             )
             providers.append(p)
-            variants["(c) + AuditProcessor + tier-1 redaction"] = caller(red_logger, security)
+            variants["(c) + AuditProcessor + tier-1 redaction"] = caller(red_logger, kind)
         with (
             tracer.start_as_current_span("request"),
             request_context(client_address="203.0.113.9", request_id="r-1", route="/login"),

@@ -55,6 +55,10 @@ class Bounds:
             keeping them as bytes.
         stringify: unknown objects and non-string keys become ``str(obj)``; otherwise
             ``"<TypeName>"`` (keys of int, float and bool type are always ``str()``).
+        sdk_shape: sequences become tuples and mappings lose empty keys, as the SDK's
+            attribute cleaner makes them. A value bounded this way passes that cleaner
+            unchanged, so the bridge can hand it to the SDK without a second pass
+            (:func:`otel_audit._records.writable`).
     """
 
     max_depth: int
@@ -62,9 +66,12 @@ class Bounds:
     max_string: int | None
     bytes_as_text: bool
     stringify: bool
+    sdk_shape: bool = False
 
 
-INGRESS: Final = Bounds(MAX_DEPTH, MAX_ITEMS, MAX_STRING, bytes_as_text=True, stringify=True)
+INGRESS: Final = Bounds(
+    MAX_DEPTH, MAX_ITEMS, MAX_STRING, bytes_as_text=True, stringify=True, sdk_shape=True
+)
 EXPORT: Final = Bounds(32, 10_000, None, bytes_as_text=False, stringify=False)
 
 
@@ -85,7 +92,12 @@ def bound_value(value: Any, bounds: Bounds = INGRESS) -> Any:
 
 
 def bound_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Bound every value of an attribute mapping (ingress bounds); keys become strings."""
+    """
+    Bound every value of an attribute mapping (ingress bounds); keys become strings.
+
+    Every value of the result is either plain or in the SDK cleaner's shape, so the SDK
+    would store it unchanged (given no value-length limit and no empty top-level key).
+    """
     out: dict[str, Any] = {}
     try:
         for index, (key, value) in enumerate(values.items()):
@@ -193,7 +205,9 @@ def _bound_container(value: Any, bounds: Bounds, depth: int, seen: set[int]) -> 
             if index >= limit:
                 out[TOO_MANY] = len(value) - limit
                 break
-            out[_key(key, bounds)] = _bound(item, bounds, depth + 1, seen)
+            name = _key(key, bounds)
+            if name or not bounds.sdk_shape:
+                out[name] = _bound(item, bounds, depth + 1, seen)
         return out
     items = []
     for index, item in enumerate(value):
@@ -201,7 +215,7 @@ def _bound_container(value: Any, bounds: Bounds, depth: int, seen: set[int]) -> 
             items.append(TOO_MANY)
             break
         items.append(_bound(item, bounds, depth + 1, seen))
-    return items
+    return tuple(items) if bounds.sdk_shape else items
 
 
 def _key(key: Any, bounds: Bounds) -> str:

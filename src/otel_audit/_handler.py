@@ -57,8 +57,15 @@ class AuditLoggingHandler(LoggingHandler):
         self._loggers: dict[str, Any] = {}
         self.errors = 0
 
-    def _attributes(self, record: logging.LogRecord) -> tuple[dict[str, Any], str | None, bool]:
-        """Attributes and event name, and whether every key and value was already plain."""
+    def _attributes(self, record: logging.LogRecord) -> tuple[dict[str, Any], str | None]:
+        """
+        Attributes and event name, in a shape the SDK's cleaner keeps as it is.
+
+        Plain values are left alone; if any key or value is not plain, the mapping is
+        bounded, which leaves values in the cleaner's shape
+        (:data:`otel_audit._bounded.INGRESS`). ``writable`` still checks the limits and
+        the empty key before skipping the SDK's pass.
+        """
         fields = vars(record)
         extra = fields.keys() - _RESERVED_ATTRS
         event_name: Any = None
@@ -76,22 +83,20 @@ class AuditLoggingHandler(LoggingHandler):
             attributes["code.line.number"] = record.lineno
         if record.exc_info:
             _add_exception(attributes, record.exc_info)
-        plain = True
         for key, value in attributes.items():
             if type(key) is not str or not is_plain(value):
                 # Cycles, bytes, deep nesting, huge strings (an exception's message or
                 # stack trace too) and non-string keys, before the SDK's cleaner.
                 attributes = bound_mapping(attributes)
-                plain = False
                 break
         if event_name is not None and not isinstance(event_name, str):
             event_name = str(event_name)
-        return attributes, event_name, plain
+        return attributes, event_name
 
-    def _to_otel(self, record: logging.LogRecord) -> tuple[LogRecord, bool]:
-        """The API record for ``record``, and whether its attributes are all plain."""
+    def _to_otel(self, record: logging.LogRecord) -> LogRecord:
+        """The API record for ``record``."""
         body = self.format(record) if self.formatter else record.getMessage()
-        attributes, event_name, plain = self._attributes(record)
+        attributes, event_name = self._attributes(record)
         level_name = record.levelname
         return LogRecord(
             timestamp=int(record.created * 1e9),
@@ -102,7 +107,7 @@ class AuditLoggingHandler(LoggingHandler):
             body=body,
             attributes=attributes,
             event_name=event_name,
-        ), plain
+        )
 
     def emit(self, record: logging.LogRecord) -> None:
         """Translate and emit; any failure is counted, never raised."""
@@ -115,8 +120,7 @@ class AuditLoggingHandler(LoggingHandler):
             if logger is None:
                 logger = self._logger_for(record.name)
             if logger is not None:
-                api_record, plain = self._to_otel(record)
-                logger.emit(writable(logger, api_record, plain=plain or None))
+                logger.emit(writable(logger, self._to_otel(record), plain=True))
         except Exception as exc:
             with self._errors_lock:
                 self.errors += 1

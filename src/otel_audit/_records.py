@@ -29,7 +29,8 @@ def writable(
     limit, count within the limit), every key is a non-empty string and every value is
     plain (:func:`~otel_audit._bounded.is_plain`); otherwise ``record`` itself, which the
     SDK cleans and limits as usual. ``plain=True`` says the caller has just checked keys
-    and values (the empty key is still looked for).
+    and values, or bounded them into the cleaner's shape with
+    :func:`~otel_audit._bounded.bound_mapping` (the empty key is still looked for).
     """
     limits = getattr(logger, "_log_record_limits", None)
     attributes = record.attributes

@@ -24,6 +24,7 @@ from otel_audit.redaction._walk import (
     CLEAN_MAX,
     FAIL_ERROR,
     REMOVE,
+    SHORTEST_FINDING,
     SMALLEST_CARD_INT,
     Limits,
     Walk,
@@ -73,6 +74,24 @@ class RedactionStats:
         """Fail-closed replacements, by reason (``limit.depth``, ``error.exception``…)."""
         with self._lock:
             return dict(self._failures)
+
+
+def _direct(attrs: object) -> dict[str, Any] | None:
+    """
+    The dict behind an SDK ``BoundedAttributes`` when writing there equals its ``__setitem__``.
+
+    That is when no value-length limit applies and there is room for a key: the walk's
+    output of values the SDK already cleaned is clean (new dicts with string keys,
+    tuples stay tuples, strings), so the SDK's second clean and its lock per write are
+    no-ops. Otherwise None, and writes go through the SDK.
+    """
+    inner = getattr(attrs, "_dict", None)
+    if type(inner) is not dict or getattr(attrs, "max_value_len", 0) is not None:
+        return None
+    maxlen = getattr(attrs, "maxlen", None)
+    if maxlen is not None and len(inner) >= maxlen:
+        return None
+    return inner
 
 
 def merge_summary(existing: object, counts: Mapping[str, int]) -> list[str]:
@@ -361,14 +380,36 @@ class RedactionEngine:
                 log_record.body = new_body
         attrs = log_record.attributes
         if attrs:
-            for key, value in list(attrs.items()):
-                new = walk.keyed(key, value, 0)
-                if new is REMOVE:
-                    del attrs[key]  # type: ignore[attr-defined]
-                elif new is not value:
-                    attrs[key] = new  # type: ignore[index]
+            self._redact_attributes(attrs, walk)
         if walk.counts:
             self._write_summary(log_record, walk.counts)
+
+    def _redact_attributes(self, attrs: Any, walk: Walk) -> None:
+        direct = _direct(attrs)
+        verdicts, plan, known = self._keys.verdicts, self._keys.plan, self._clean_strings
+        # A snapshot of the dict behind BoundedAttributes (read-only, as in _clean_fast).
+        for key, value in list(getattr(attrs, "_dict", attrs).items()):
+            # The verdicts the walk would reach, decided here without a call per
+            # attribute: a tagged event carries a dozen of otel-audit's own (exempt) keys
+            # and repeated values beside the one that needs the walk.
+            verdict = verdicts[key] if key in verdicts else plan(key)
+            if verdict is EXEMPT:
+                continue
+            if verdict is None and (
+                value is None
+                or isinstance(value, (bool, float))
+                or (isinstance(value, str) and (len(value) < SHORTEST_FINDING or value in known))
+                or (isinstance(value, int) and abs(value) < SMALLEST_CARD_INT)
+            ):
+                continue
+            new = walk.keyed(key, value, 0)
+            if new is REMOVE:
+                del attrs[key]
+            elif new is not value:
+                if direct is not None:
+                    direct[key] = new
+                else:
+                    attrs[key] = new
 
     def _write_summary(self, log_record: LogRecord, counts: Mapping[str, int]) -> None:
         attrs = log_record.attributes
@@ -376,7 +417,11 @@ class RedactionEngine:
             log_record.attributes = {semconv.AUDIT_REDACTION: merge_summary(None, counts)}
             return
         summary = merge_summary(attrs.get(semconv.AUDIT_REDACTION), counts)
-        attrs[semconv.AUDIT_REDACTION] = summary  # type: ignore[index]
+        direct = _direct(attrs)
+        if direct is not None:
+            direct[semconv.AUDIT_REDACTION] = tuple(summary)  # what the SDK would store
+        else:
+            attrs[semconv.AUDIT_REDACTION] = summary  # type: ignore[index]
 
     def _fail_record(self, log_record: LogRecord, walk: Walk) -> None:
         """Last resort: nothing in the record that could hold a secret survives."""

@@ -44,7 +44,7 @@ SMALLEST_CARD_INT: Final = 10**12
 _TAIL_BACKOFF: Final = 256
 CLEAN_MAX: Final = 256  # longest string whose clean verdict is remembered
 CLEAN_STRINGS: Final = 4096  # remembered at most (the set is cleared when full)
-_SHORTEST_FINDING: Final = 5  # "pin=1": nothing shorter can hold a finding
+SHORTEST_FINDING: Final = 5  # "pin=1": nothing shorter can hold a finding
 
 
 def remember_clean(clean: set[str], texts: Iterable[str]) -> None:
@@ -240,7 +240,7 @@ class Walk:
 
     def text(self, text: str, depth: int) -> str:
         """Scan one string: JSON inside it is walked structurally, the rest by detectors."""
-        if len(text) < _SHORTEST_FINDING:
+        if len(text) < SHORTEST_FINDING:
             return text
         if self._ctx.clock() > self._deadline:
             return self.fail(FAIL_TIMEOUT)
