@@ -101,9 +101,8 @@ def security_event(
         attributes: dict[str, Any] = scope_attributes(
             actor=actor, target=target, attributes=details
         )
-        plain = all(map(is_plain, attributes.values()))  # keys are strings: keywords
-        if not plain:
-            attributes = bound_mapping(attributes)
+        if not all(map(is_plain, attributes.values())):  # keys are strings: keywords
+            attributes = bound_mapping(attributes)  # into the SDK cleaner's shape
         if outcome is not None:
             text = outcome.value if isinstance(outcome, Outcome) else str(outcome).lower()
             attributes[semconv.EVENT_OUTCOME] = (
@@ -127,7 +126,7 @@ def security_event(
             attributes=attributes,
             event_name=name,
         )
-        logger.emit(writable(logger, record, plain=plain or None))
+        logger.emit(writable(logger, record, plain=True))
     except Exception as exc:
         _errors[type(exc).__name__] += 1
         return None

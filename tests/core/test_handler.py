@@ -102,6 +102,9 @@ SCENARIOS: dict[str, Any] = {
     "list and dict values": lambda lg: lg.error(
         "x", extra={"roles": ["a", "b"], "nested": {"k": [1, 2]}}
     ),
+    "nested empty key, tuples and lists (bounded, then the SDK's pass skipped)": lambda lg: (
+        lg.error("x", extra={"body": {"": 1, "user": "bob", "tags": ("x", ["y", {"z": []}])}})
+    ),
     "bytes value": lambda lg: lg.error("x", extra={"raw": b"\x00\x01"}),
     "exception": _raise_and_log,
     "critical maps to FATAL": lambda lg: lg.critical("down"),
