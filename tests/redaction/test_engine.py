@@ -562,3 +562,36 @@ class TestJoinedFastPath:
         for secret in ("4111 1111 1111 1111", "DE89 3704", "078-05-1120", "4539 1488"):
             assert secret not in text
         assert semconv.AUDIT_REDACTION in (record.attributes or {})
+
+
+class TestDirectWrites:
+    """Replacements go into the SDK's dict only where its own write would do the same."""
+
+    SECRET = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+
+    def test_an_immutable_mapping_is_never_written_behind_its_back(self) -> None:
+        attributes = BoundedAttributes(attributes={"note": f"push with {self.SECRET}"})
+        record = LogRecord(body="push", attributes=attributes)
+        RedactionEngine().redact_log_record(record)
+        assert self.SECRET not in str(record.attributes)  # failed closed instead
+        assert attributes["note"] == f"push with {self.SECRET}"  # the caller's, untouched
+
+    def test_a_value_length_limit_still_truncates_replacements(self) -> None:
+        attributes = BoundedAttributes(
+            attributes={"note": f"push with {self.SECRET} to origin"},
+            immutable=False,
+            max_value_len=12,
+        )
+        record = LogRecord(body="push", attributes=attributes)
+        RedactionEngine().redact_log_record(record)
+        assert len(record.attributes["note"]) <= 12
+        assert self.SECRET[:8] not in str(record.attributes)
+
+    def test_replacements_are_stored_as_the_sdk_would(self) -> None:
+        attributes = BoundedAttributes(
+            attributes={"body": {"user": "bob", "password": "hunter2-secret"}}, immutable=False
+        )
+        record = LogRecord(body="login failed", attributes=attributes)
+        RedactionEngine().redact_log_record(record)
+        assert record.attributes["body"] == {"user": "bob", "password": "[REDACTED:key.password]"}
+        assert isinstance(record.attributes["audit.redaction"], tuple)

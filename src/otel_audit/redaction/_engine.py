@@ -86,7 +86,11 @@ def _direct(attrs: object) -> dict[str, Any] | None:
     no-ops. Otherwise None, and writes go through the SDK.
     """
     inner = getattr(attrs, "_dict", None)
-    if type(inner) is not dict or getattr(attrs, "max_value_len", 0) is not None:
+    if (
+        type(inner) is not dict
+        or getattr(attrs, "max_value_len", 0) is not None
+        or getattr(attrs, "_immutable", True)  # its __setitem__ raises: fail closed there
+    ):
         return None
     maxlen = getattr(attrs, "maxlen", None)
     if maxlen is not None and len(inner) >= maxlen:
