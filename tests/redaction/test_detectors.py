@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otel_audit.redaction import Action, RedactionEngine
+from otel_audit.redaction import Action, RedactionEngine, _catalogue
 from otel_audit.redaction import _validators as v
-from otel_audit.redaction._catalogue import CATALOGUE
+from otel_audit.redaction._catalogue import CATALOGUE, card_numbers
 from otel_audit.redaction._detectors import Detector, DetectorRegistry
 
 # Fake secrets assembled at run time so no scanner mistakes this file for a leak.
@@ -338,3 +338,26 @@ class TestJoinableDetectors:
         assert registry.find_if_joinable("nothing to see") == []
         assert registry.find_if_joinable("job 0b709858-8392-4540-a5d3-a5c42863f96b") == []
         assert registry.find_if_joinable("token=abc") is None  # credential pairs: walk
+
+
+class TestCardRuleScales:
+    """One long token with thousands of digit runs is expanded once, not once per run."""
+
+    def test_a_token_is_judged_once(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        calls: list[int] = []
+        original = _catalogue._IdTokens._find
+
+        def counting(self: object, position: int) -> None:
+            calls.append(position)
+            original(self, position)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(_catalogue._IdTokens, "_find", counting)
+        text = ("1234567890123a" * 5000)[:65536]  # one token, ~4,700 runs of 13 digits
+        assert list(_catalogue.card_numbers(text)) == []
+        assert len(calls) == 1
+
+    def test_cards_beside_ids_are_still_found(self) -> None:
+        job = "0b709858-8392-4540-a5d3-a5c42863f96b"
+        text = f"{job} 4111 1111 1111 1111 {job} 5500-0000-0000-0004 {job}"
+        found = [text[s:e] for s, e in card_numbers(text)]
+        assert found == ["4111 1111 1111 1111", "5500-0000-0000-0004"]

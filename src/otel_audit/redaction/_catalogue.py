@@ -213,19 +213,43 @@ _TOKEN_CHARS: Final = frozenset(string.ascii_letters + string.digits + "-")
 _ID_MIN: Final = 32
 
 
-def _inside_identifier(text: str, start: int, end: int) -> bool:
-    """Whether text[start:end] lies in a hex identifier token (see _ID_CHARS)."""
-    left, right = start, end
-    while left > 0 and text[left - 1] in _TOKEN_CHARS:
-        left -= 1
-    while right < len(text) and text[right] in _TOKEN_CHARS:
-        right += 1
-    token = text[left:right]
-    return (
-        len(token) >= _ID_MIN
-        and _ID_CHARS.issuperset(token)
-        and not token.replace("-", "").isdigit()  # all digits: cards glued with dashes
-    )
+class _IdTokens:
+    """
+    Whether a span of one text lies in a hex identifier token (see ``_ID_CHARS``).
+
+    Each token is found and judged once, however many digit runs and windows it holds:
+    a 64 KiB value of digits and letters is one token with thousands of runs, and
+    expanding the token again for each of them made the card rule quadratic.
+    """
+
+    __slots__ = ("_left", "_right", "_text", "_verdict")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._left = self._right = -1
+        self._verdict = False
+
+    def holds(self, start: int, end: int) -> bool:
+        """True when text[start:end] lies inside one identifier token."""
+        if not self._left <= start < self._right:
+            self._find(start)
+        return self._verdict and end <= self._right
+
+    def _find(self, position: int) -> None:
+        text = self._text
+        left = right = position
+        if text[position] in _TOKEN_CHARS:
+            while left > 0 and text[left - 1] in _TOKEN_CHARS:
+                left -= 1
+            while right < len(text) and text[right] in _TOKEN_CHARS:
+                right += 1
+        token = text[left:right]
+        self._left, self._right = left, right
+        self._verdict = (
+            len(token) >= _ID_MIN
+            and _ID_CHARS.issuperset(token)
+            and not token.replace("-", "").isdigit()  # all digits: cards glued with dashes
+        )
 
 
 _DIGITS: Final = re.compile(r"\d+")
@@ -239,8 +263,9 @@ def card_numbers(text: str) -> Iterator[tuple[int, int]]:
     A greedy regex would take the neighbouring digits into the candidate, fail Luhn and
     let the card through; instead every contiguous window of digit groups is tried.
     """
+    ids = _IdTokens(text)
     for run in _DIGIT_RUN.finditer(text):
-        if " " not in run.group() and _inside_identifier(text, run.start(), run.end()):
+        if ids.holds(run.start(), run.end()):
             continue  # every candidate in it lies in the same id token (UUIDs, digests)
         groups = [m.span() for m in _DIGITS.finditer(text, run.start(), run.end())]
         index = 0
@@ -255,7 +280,7 @@ def card_numbers(text: str) -> Iterator[tuple[int, int]]:
                 if (
                     digits >= _CARD_MIN
                     and v.card_number(text[start:end])
-                    and not _inside_identifier(text, start, end)
+                    and not ids.holds(start, end)
                 ):
                     yield start, end
                     index, found = last + 1, True

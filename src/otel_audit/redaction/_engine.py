@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from otel_audit._settings import AuditSettings
 
 _SUMMARY_SEPARATOR: Final = ":"
+_UNSEEN: Final = object()
 
 
 class RedactionStats:
@@ -396,7 +397,9 @@ class RedactionEngine:
             # The verdicts the walk would reach, decided here without a call per
             # attribute: a tagged event carries a dozen of otel-audit's own (exempt) keys
             # and repeated values beside the one that needs the walk.
-            verdict = verdicts[key] if key in verdicts else plan(key)
+            verdict = verdicts.get(key, _UNSEEN)  # one lookup: the cache may be cleared
+            if verdict is _UNSEEN:
+                verdict = plan(key)
             if verdict is EXEMPT:
                 continue
             if verdict is None and (
