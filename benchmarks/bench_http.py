@@ -44,6 +44,7 @@ APP_DIR = ROOT / "examples" / "flask_app"
 LOADGEN = Path(__file__).resolve().parent / "_loadgen.py"
 SETTLE_S = 2.0  # > the 1 s export schedule delays, so a scenario's export work is counted
 QUIET_WINDOW_S = 0.3
+P50_BUDGET = 1.10  # issue 4: at most 10% added median latency with tier-1 redaction on
 
 SCENARIOS = {
     # (method, path, body): what each request does
@@ -249,7 +250,12 @@ def main() -> None:
                 time.sleep(SETTLE_S)
                 saturated = measure(servers, ports, scenario, args, label, "saturated", 0.0)
                 rate = args.utilisation * saturated["baseline"][2]
-                measure(servers, ports, scenario, args, label, f"{rate:.0f} req/s", rate)
+                open_loop = measure(
+                    servers, ports, scenario, args, label, f"{rate:.0f} req/s", rate
+                )
+                ratio = open_loop["audit"][0] / open_loop["baseline"][0]
+                verdict = "OK" if ratio <= P50_BUDGET else "OVER"
+                print(f"{'':<48} budget open-loop p50 <= {P50_BUDGET:.2f}: {verdict} ({ratio:.2f})")
         finally:
             for process in servers.values():
                 process.terminate()
