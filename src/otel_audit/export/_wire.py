@@ -222,7 +222,9 @@ def encode_record(record: ReadableLogRecord) -> tuple[bytes, bytes]:  # noqa: C9
     attrs: list[tuple[str, str, str]] = []
     attributes = lr.attributes
     if attributes:
-        for key, value in attributes.items():
+        # The dict behind the SDK's BoundedAttributes, read-only: its items() goes through
+        # a Python __getitem__ per key.
+        for key, value in getattr(attributes, "_dict", attributes).items():
             kind = type(value)
             if kind is str or kind is int or kind is bool:
                 encoded, item = _entry(key, kind, value)  # type: ignore[arg-type]  # narrowed by kind
