@@ -11,6 +11,7 @@ pass on the application's thread, so it is skipped where it is provably a no-op.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry._logs import LogRecord
@@ -65,3 +66,37 @@ def writable(
         return record
     inner.update(attributes)
     return wrapped
+
+
+def attribute_dict(attributes: Any) -> Mapping[str, Any]:
+    """
+    For reading: the dict behind an SDK ``BoundedAttributes``, else ``attributes`` itself.
+
+    ``BoundedAttributes.items()`` goes through a Python ``__getitem__`` per key; the hot
+    paths that only read (redaction's checks, the wire encoder) read its dict instead.
+    """
+    inner = getattr(attributes, "_dict", None)
+    return inner if type(inner) is dict else attributes
+
+
+def direct_dict(attributes: Any, room: int = 1) -> dict[str, Any] | None:
+    """
+    For writing: the dict behind a ``BoundedAttributes`` when a write there equals its own.
+
+    That is when the mapping is mutable, no value-length limit applies and ``room`` more
+    keys fit under the count limit. Writers put only clean values there (strings,
+    numbers, tuples, dicts with string keys: what the SDK's cleaner would return), so
+    its per-key clean and lock are no-ops and are skipped. None otherwise: write through
+    the mapping, which then cleans, truncates, counts or raises as the SDK does.
+    """
+    inner = getattr(attributes, "_dict", None)
+    if (
+        type(inner) is not dict
+        or getattr(attributes, "_immutable", True)
+        or getattr(attributes, "max_value_len", 0) is not None
+    ):
+        return None
+    maxlen = getattr(attributes, "maxlen", None)
+    if maxlen is not None and len(inner) + room > maxlen:
+        return None
+    return inner

@@ -22,6 +22,7 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogR
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_audit._handler import AuditLoggingHandler
+from otel_audit._records import attribute_dict, direct_dict
 
 
 def _capture(
@@ -228,3 +229,34 @@ def test_recursive_logging_is_skipped_not_looped() -> None:
     ours = _capture(AuditLoggingHandler, "cmp.reentrant", lambda lg: lg.warning("%s", Reentrant()))
     assert seen == ["str"]
     assert [record.body for record in ours] == ["outer-value"]
+
+
+class TestDirectDict:
+    """Where otel-audit may write past BoundedAttributes.__setitem__, and where it may not."""
+
+    def test_a_mutable_mapping_without_limits_is_written_directly(self) -> None:
+        attributes = BoundedAttributes(attributes={"a": 1}, immutable=False)
+        assert direct_dict(attributes) is attributes._dict
+
+    @pytest.mark.parametrize(
+        "attributes",
+        [
+            BoundedAttributes(attributes={"a": 1}),  # immutable: its __setitem__ raises
+            BoundedAttributes(attributes={"a": 1}, immutable=False, max_value_len=8),
+            BoundedAttributes(maxlen=2, attributes={"a": 1, "b": 2}, immutable=False),
+            {"a": 1},  # not the SDK's mapping
+        ],
+        ids=["immutable", "value-length limit", "no room", "plain dict"],
+    )
+    def test_otherwise_the_sdk_writes(self, attributes: Any) -> None:
+        assert direct_dict(attributes) is None
+
+    def test_room_is_counted(self) -> None:
+        attributes = BoundedAttributes(maxlen=3, attributes={"a": 1}, immutable=False)
+        assert direct_dict(attributes, room=2) is not None
+        assert direct_dict(attributes, room=3) is None
+
+    def test_reads_see_the_same_items(self) -> None:
+        attributes = BoundedAttributes(attributes={"a": 1, "b": (2,)}, immutable=False)
+        assert dict(attribute_dict(attributes)) == dict(attributes)
+        assert attribute_dict({"a": 1}) == {"a": 1}

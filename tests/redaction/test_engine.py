@@ -577,15 +577,16 @@ class TestDirectWrites:
         assert attributes["note"] == f"push with {self.SECRET}"  # the caller's, untouched
 
     def test_a_value_length_limit_still_truncates_replacements(self) -> None:
-        attributes = BoundedAttributes(
-            attributes={"note": f"push with {self.SECRET} to origin"},
-            immutable=False,
-            max_value_len=12,
-        )
-        record = LogRecord(body="push", attributes=attributes)
-        RedactionEngine().redact_log_record(record)
-        assert len(record.attributes["note"]) <= 12
-        assert self.SECRET[:8] not in str(record.attributes)
+        """A pseudonym is longer than the e-mail it replaces: the SDK's limit must cut it."""
+        note = "mail to alice@example.org"
+        attributes = BoundedAttributes(attributes={"note": note}, immutable=False, max_value_len=30)
+        assert attributes["note"] == note  # fits the limit as it is
+        record = LogRecord(body="mail", attributes=attributes)
+        RedactionEngine(hmac_key=b"k" * 32).redact_log_record(record)
+        redacted = record.attributes["note"]
+        assert redacted.startswith("mail to hmac:")  # replaced, then cut by the SDK
+        assert len(redacted) == 30
+        assert "alice" not in str(record.attributes)
 
     def test_replacements_are_stored_as_the_sdk_would(self) -> None:
         attributes = BoundedAttributes(

@@ -38,6 +38,7 @@ from opentelemetry.exporter.otlp.proto.common._internal import (
 from opentelemetry.sdk._logs import ReadableLogRecord
 
 from otel_audit._bounded import EXPORT
+from otel_audit._records import attribute_dict
 
 _q: Final = encode_basestring
 _INT64_MIN: Final = -(1 << 63)
@@ -222,12 +223,10 @@ def encode_record(record: ReadableLogRecord) -> tuple[bytes, bytes]:  # noqa: C9
     attrs: list[tuple[str, str, str]] = []
     attributes = lr.attributes
     if attributes:
-        # The dict behind the SDK's BoundedAttributes, read-only: its items() goes through
-        # a Python __getitem__ per key.
-        for key, value in getattr(attributes, "_dict", attributes).items():
+        for key, value in attribute_dict(attributes).items():
             kind = type(value)
             if kind is str or kind is int or kind is bool:
-                encoded, item = _entry(key, kind, value)  # type: ignore[arg-type]  # narrowed by kind
+                encoded, item = _entry(key, kind, value)
             else:
                 encoded, item = _encode_entry(key, value)
             if item is not None:  # None: an integrity key, the chain's to write

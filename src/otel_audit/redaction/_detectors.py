@@ -280,10 +280,6 @@ class DetectorRegistry:
         """The configured action of ``rule_id``."""
         return self._actions.get(rule_id, default)
 
-    def any_trigger(self, text: str) -> bool:
-        """Whether any detector could match ``text`` (the prefilter, no detector runs)."""
-        return bool(self._triggered(text))
-
     def _triggered(self, text: str) -> list[int]:
         lowered = text.lower()
         hits = self.prefilter.triggered(lowered)
@@ -309,18 +305,9 @@ class DetectorRegistry:
         on benign lines; running those two rules once here costs a fraction of a walk.
         """
         positions = self._triggered(text)
-        if not positions:
-            return []
-        spans: list[Span] = []
-        for position in positions:
-            det = self._compiled[position].detector
-            if not det.joinable:
-                return None
-        for position in positions:
-            compiled = self._compiled[position]
-            action = self._actions.get(compiled.detector.rule_id, compiled.detector.action)
-            spans.extend(compiled.spans(text, action))
-        return spans
+        if not all(self._compiled[p].detector.joinable for p in positions):
+            return None
+        return self._spans(positions, text)
 
     def triggered_rules(self, text: str) -> set[str]:
         """Rule ids of the detectors the prefilter would run on ``text`` (for tests)."""
@@ -333,8 +320,11 @@ class DetectorRegistry:
         Returns:
             Spans in no particular order; empty when the prefilter saw no keyword.
         """
+        return self._spans(self._triggered(text), text)
+
+    def _spans(self, positions: list[int], text: str) -> list[Span]:
         spans: list[Span] = []
-        for position in self._triggered(text):
+        for position in positions:
             compiled = self._compiled[position]
             action = self._actions.get(compiled.detector.rule_id, compiled.detector.action)
             spans.extend(compiled.spans(text, action))

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from otel_audit import semconv
+from otel_audit._records import attribute_dict, direct_dict
 from otel_audit.redaction._actions import Action, Renderer, placeholder
 from otel_audit.redaction._catalogue import CATALOGUE, IP_DETECTOR
 from otel_audit.redaction._detectors import STANDARD, STRICT, Detector, DetectorRegistry
@@ -29,6 +30,7 @@ from otel_audit.redaction._walk import (
     Limits,
     Walk,
     WalkContext,
+    is_inert,
     may_be_json,
     remember_clean,
 )
@@ -75,28 +77,6 @@ class RedactionStats:
         """Fail-closed replacements, by reason (``limit.depth``, ``error.exception``…)."""
         with self._lock:
             return dict(self._failures)
-
-
-def _direct(attrs: object) -> dict[str, Any] | None:
-    """
-    The dict behind an SDK ``BoundedAttributes`` when writing there equals its ``__setitem__``.
-
-    That is when no value-length limit applies and there is room for a key: the walk's
-    output of values the SDK already cleaned is clean (new dicts with string keys,
-    tuples stay tuples, strings), so the SDK's second clean and its lock per write are
-    no-ops. Otherwise None, and writes go through the SDK.
-    """
-    inner = getattr(attrs, "_dict", None)
-    if (
-        type(inner) is not dict
-        or getattr(attrs, "max_value_len", 0) is not None
-        or getattr(attrs, "_immutable", True)  # its __setitem__ raises: fail closed there
-    ):
-        return None
-    maxlen = getattr(attrs, "maxlen", None)
-    if maxlen is not None and len(inner) >= maxlen:
-        return None
-    return inner
 
 
 def merge_summary(existing: object, counts: Mapping[str, int]) -> list[str]:
@@ -334,11 +314,10 @@ class RedactionEngine:
         attrs = log_record.attributes
         if attrs:
             verdicts, plan = self._keys.verdicts, self._keys.plan
-            # BoundedAttributes.items() goes through a Python __getitem__ per key; its
-            # backing dict reads the same data without that (read-only use).
-            for key, value in getattr(attrs, "_dict", attrs).items():
-                # (A cache cleared between the two lookups raises KeyError: full walk.)
-                verdict = verdicts[key] if key in verdicts else plan(key)
+            for key, value in attribute_dict(attrs).items():
+                verdict = verdicts.get(key, _UNSEEN)  # one lookup: the cache may be cleared
+                if verdict is _UNSEEN:
+                    verdict = plan(key)
                 if verdict is EXEMPT:
                     continue
                 if verdict is not None:
@@ -346,8 +325,10 @@ class RedactionEngine:
                 if isinstance(value, str):
                     if len(value) > CLEAN_MAX or value not in known:
                         strings.append(value)
-                elif not (value is None or isinstance(value, (bool, float))) and not (
-                    isinstance(value, int) and abs(value) < SMALLEST_CARD_INT
+                elif not (  # is_inert(value), inlined: once per attribute of every record
+                    value is None
+                    or isinstance(value, (bool, float))
+                    or (isinstance(value, int) and abs(value) < SMALLEST_CARD_INT)
                 ):
                     return False
         if not strings:
@@ -390,10 +371,9 @@ class RedactionEngine:
             self._write_summary(log_record, walk.counts)
 
     def _redact_attributes(self, attrs: Any, walk: Walk) -> None:
-        direct = _direct(attrs)
+        direct = direct_dict(attrs)
         verdicts, plan, known = self._keys.verdicts, self._keys.plan, self._clean_strings
-        # A snapshot of the dict behind BoundedAttributes (read-only, as in _clean_fast).
-        for key, value in list(getattr(attrs, "_dict", attrs).items()):
+        for key, value in list(attribute_dict(attrs).items()):  # a snapshot: keys may go
             # The verdicts the walk would reach, decided here without a call per
             # attribute: a tagged event carries a dozen of otel-audit's own (exempt) keys
             # and repeated values beside the one that needs the walk.
@@ -403,10 +383,8 @@ class RedactionEngine:
             if verdict is EXEMPT:
                 continue
             if verdict is None and (
-                value is None
-                or isinstance(value, (bool, float))
-                or (isinstance(value, str) and (len(value) < SHORTEST_FINDING or value in known))
-                or (isinstance(value, int) and abs(value) < SMALLEST_CARD_INT)
+                (isinstance(value, str) and (len(value) < SHORTEST_FINDING or value in known))
+                or is_inert(value)
             ):
                 continue
             new = walk.keyed(key, value, 0)
@@ -424,7 +402,7 @@ class RedactionEngine:
             log_record.attributes = {semconv.AUDIT_REDACTION: merge_summary(None, counts)}
             return
         summary = merge_summary(attrs.get(semconv.AUDIT_REDACTION), counts)
-        direct = _direct(attrs)
+        direct = direct_dict(attrs)
         if direct is not None:
             direct[semconv.AUDIT_REDACTION] = tuple(summary)  # what the SDK would store
         else:

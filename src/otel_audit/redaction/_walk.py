@@ -56,6 +56,15 @@ def remember_clean(clean: set[str], texts: Iterable[str]) -> None:
             clean.add(text)
 
 
+def is_inert(value: object) -> bool:
+    """A value no rule can act on: None, a bool, a float, or an int too short to be a card."""
+    return (
+        value is None
+        or isinstance(value, (bool, float))
+        or (isinstance(value, int) and abs(value) < SMALLEST_CARD_INT)
+    )
+
+
 def may_be_json(text: str) -> bool:
     """Whether ``text`` opens like a JSON object or array (the walk then parses it)."""
     first = text[:1]
