@@ -20,9 +20,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from types import ModuleType
+from typing import TYPE_CHECKING, Final
 
 from otel_audit.redaction._actions import Action
+
+if TYPE_CHECKING:
+    import otel_audit_re2hold
 
 Finder = Callable[[str], Iterable[tuple[int, int]]]
 Validator = Callable[["re.Match[str]"], bool]
@@ -117,21 +121,51 @@ class CompiledDetector:
 
 
 class _Re2Prefilter:
-    """All triggers in one ``re2.Set``: one linear pass reports every trigger present."""
+    """
+    All triggers in one RE2 set: one linear pass reports every trigger present.
+
+    With the optional ``otel_audit_re2hold`` accelerator (native/re2hold) the set is
+    matched without releasing the GIL. ``google-re2``'s ``Set.Match`` releases it on every
+    call: once per log record, on the application's thread, for a scan of about a
+    microsecond. Any thread waiting for the GIL then runs first, and the logging thread
+    waits for it, up to the interpreter's switch interval (bench_redaction.py measures
+    both).
+
+    Args:
+        triggers: RE2 patterns, in trigger order.
+        hold_gil: use the accelerator when it is installed.
+    """
 
     backend = "re2"
 
-    def __init__(self, triggers: Sequence[str]) -> None:
+    def __init__(self, triggers: Sequence[str], *, hold_gil: bool = True) -> None:
+        holding = _re2hold() if hold_gil else None
+        self.holds_gil = holding is not None
+        """Whether matching keeps the GIL (the accelerator is in use)."""
+        self._match: Callable[[str], list[int] | None]
+        if holding is not None:
+            accelerated: otel_audit_re2hold.Set = holding.Set(triggers)
+            self._match = accelerated.match
+            return
         import re2  # noqa: PLC0415 - optional dependency, imported only when chosen
 
-        self._set = re2.Set.SearchSet(re2.Options())
+        google_set = re2.Set.SearchSet(re2.Options())
         for trigger in triggers:
-            self._set.Add(trigger)
-        self._set.Compile()
+            google_set.Add(trigger)
+        google_set.Compile()
+        self._match = google_set.Match
 
     def triggered(self, lowered: str) -> Iterable[int]:
-        result: list[int] = self._set.Match(lowered)
-        return result
+        return self._match(lowered) or ()
+
+
+def _re2hold() -> ModuleType | None:
+    """The accelerator module, or None when it is not installed."""
+    try:
+        import otel_audit_re2hold  # noqa: PLC0415 - optional native module
+    except ImportError:
+        return None
+    return otel_audit_re2hold
 
 
 class _SrePrefilter:
@@ -230,6 +264,8 @@ class DetectorRegistry:
         level: ``standard`` or ``strict``; strict-only detectors are left out otherwise.
         actions: per-rule action overrides.
         prefer_re2: use ``google-re2`` for the prefilter when it is installed.
+        hold_gil: match the re2 prefilter with the ``otel_audit_re2hold`` accelerator when
+            it is installed (benchmarks turn it off to compare).
     """
 
     def __init__(
@@ -239,6 +275,7 @@ class DetectorRegistry:
         level: str = STANDARD,
         actions: dict[str, Action] | None = None,
         prefer_re2: bool = True,
+        hold_gil: bool = True,
     ) -> None:
         self._compiled: list[CompiledDetector] = []
         self._actions = dict(actions or {})
@@ -267,7 +304,7 @@ class DetectorRegistry:
         re2_triggers = [t.removeprefix("re:") for t in triggers]
         self.prefilter: _Re2Prefilter | _SrePrefilter
         if use_re2:
-            self.prefilter = _Re2Prefilter(re2_triggers)
+            self.prefilter = _Re2Prefilter(re2_triggers, hold_gil=hold_gil)
         else:
             self.prefilter = _SrePrefilter(triggers)
 
@@ -275,6 +312,11 @@ class DetectorRegistry:
     def backend(self) -> str:
         """``re2`` or ``re``: which engine runs the prefilter."""
         return self.prefilter.backend
+
+    @property
+    def prefilter_holds_gil(self) -> bool:
+        """False only for ``google-re2`` without the accelerator."""
+        return not isinstance(self.prefilter, _Re2Prefilter) or self.prefilter.holds_gil
 
     def action_for(self, rule_id: str, default: Action) -> Action:
         """The configured action of ``rule_id``."""

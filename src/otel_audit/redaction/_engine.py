@@ -128,6 +128,7 @@ class RedactionEngine:
         limits: Limits | None = None,
         prefer_re2: bool = True,
         _clock: Callable[[], float] = time.perf_counter,
+        _hold_gil: bool = True,
     ) -> None:
         if level not in (STANDARD, STRICT, "off"):
             msg = f"redaction level must be off, standard or strict, not {level!r}"
@@ -140,7 +141,7 @@ class RedactionEngine:
             catalogue.append(IP_DETECTOR)
         overrides = dict(actions or {})
         self._registry = DetectorRegistry(
-            catalogue, level=level, actions=overrides, prefer_re2=prefer_re2
+            catalogue, level=level, actions=overrides, prefer_re2=prefer_re2, hold_gil=_hold_gil
         )
         self._keys = KeyClassifier(strict=level == STRICT, mask_client_ip=mask_client_ip)
         self._renderer = Renderer(hmac_key, hmac_key_id)
@@ -193,6 +194,17 @@ class RedactionEngine:
     def backend(self) -> str:
         """``re2`` or ``re``: the prefilter engine in use."""
         return self._registry.backend
+
+    @property
+    def prefilter_holds_gil(self) -> bool:
+        """
+        Whether the prefilter keeps the GIL while it scans.
+
+        True with ``re`` (the interpreter holds it) and with the ``otel_audit_re2hold``
+        accelerator; False with plain ``google-re2``, which lets other threads run on
+        every scan (see native/re2hold/README.md).
+        """
+        return self._registry.prefilter_holds_gil
 
     @property
     def stats(self) -> RedactionStats:
