@@ -14,6 +14,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${1:-${ROOT}/.venv/bin/python}"
+[[ "${PY}" == /* ]] || PY="${PWD}/${PY}"  # the script changes directory below
 DEST="${ROOT}/.cache/native-deps"
 
 log() { printf '[build-re2hold] %s\n' "$*" >&2; }
@@ -29,7 +30,7 @@ elif [[ -f "${DEST}/root/usr/include/re2/set.h" ]]; then
 else
   command -v apt-get >/dev/null 2>&1 || { log "ERROR: RE2 headers missing and no apt-get"; exit 3; }
   mkdir -p "${DEST}/debs" "${DEST}/root"
-  cd "${DEST}/debs"
+  pushd "${DEST}/debs" >/dev/null
   runtime_pkg() {  # libre2-9 on Debian 12, libre2-10/11 elsewhere: ask apt
     apt-cache depends libre2-dev 2>/dev/null | awk '/Depends: libre2-[0-9]/ {print $2; exit}'
   }
@@ -43,6 +44,7 @@ else
   for deb in ./*.deb; do
     dpkg-deb -x "${deb}" "${DEST}/root"
   done
+  popd >/dev/null
   prefix="${DEST}/root"
   log "RE2 unpacked into ${prefix} (${pkg})"
 fi
