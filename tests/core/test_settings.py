@@ -165,3 +165,21 @@ class TestCheckConfigCommand:
         assert result.returncode == 0, result.stderr
         assert "x" * 32 not in result.stdout
         assert "hmac_key = <set>" in result.stdout
+
+    def test_says_how_the_prefilter_runs(self):
+        """Operators can see whether tier 1 gives up the GIL on every record."""
+        from otel_audit.redaction import RedactionEngine  # noqa: PLC0415
+
+        engine = RedactionEngine()
+        result = check_config({})
+        assert result.returncode == 0, result.stderr
+        line = next(x for x in result.stdout.splitlines() if x.startswith("tier-1 prefilter:"))
+        assert line.startswith(f"tier-1 prefilter: {engine.backend}")
+        if engine.backend == "re2":
+            holds = "keeps the GIL" if engine.prefilter_holds_gil else "releases the GIL"
+            assert holds in line
+        off = check_config(
+            {"OTEL_PYTHON_AUDIT_REDACTION": "off", "OTEL_PYTHON_AUDIT_REDACTION_ALLOW_OFF": "true"}
+        )
+        assert off.returncode == 0, off.stderr
+        assert "tier-1 prefilter" not in off.stdout
