@@ -6,8 +6,12 @@
 // that wants the GIL (a request thread, the SDK's batch thread) takes it, and the logging
 // thread waits until that thread lets go again, up to the interpreter's switch interval.
 // Measured in otel-audit's benchmarks/bench_redaction.py. This module holds the GIL for
-// short texts, as Python's own `re` does, and releases it only for long ones, where the
-// scan itself is worth handing the interpreter over for.
+// short texts, as Python's own `re` does, and releases it for longer ones.
+//
+// "Short" is bounded by the worst case, not the typical one: a text crafted to thrash the
+// many-match DFA's state cache costs about 2 us a byte (against a few ns for a log line),
+// so 1 KiB holds the GIL for at most about 2 ms, under the interpreter's own 5 ms switch
+// interval; a 64 KiB text would hold it for 150 ms.
 //
 // The Python text is read through its UTF-8 form (no copy for ASCII strings). A match that
 // RE2 cannot complete (DFA out of memory) raises RuntimeError: the caller must not take an
@@ -19,14 +23,16 @@
 #include <re2/re2.h>
 #include <re2/set.h>
 
+#include <exception>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
 
 namespace {
 
-// Texts at least this long are matched with the GIL released.
-constexpr Py_ssize_t kReleaseAt = 64 * 1024;
+// Texts of at least this many UTF-8 bytes are matched with the GIL released.
+constexpr Py_ssize_t kReleaseAt = 1024;
 
 struct SetObject {
   PyObject_HEAD
@@ -34,7 +40,7 @@ struct SetObject {
   Py_ssize_t size;
 };
 
-int Set_init(SetObject* self, PyObject* args, PyObject* kwds) {
+int Set_init_unguarded(SetObject* self, PyObject* args, PyObject* kwds) {
   static const char* kwlist[] = {"patterns", "max_mem", nullptr};
   PyObject* patterns = nullptr;
   long long max_mem = 8LL << 20;
@@ -53,14 +59,10 @@ int Set_init(SetObject* self, PyObject* args, PyObject* kwds) {
   re2::RE2::Options options;
   options.set_max_mem(max_mem);
   options.set_log_errors(false);
-  auto* set = new (std::nothrow) re2::RE2::Set(options, re2::RE2::UNANCHORED);
-  if (set == nullptr) {
-    PyErr_NoMemory();
-    return -1;
-  }
+  // Owned here until it is stored, so a C++ exception on the way cannot leak it.
+  auto set = std::make_unique<re2::RE2::Set>(options, re2::RE2::UNANCHORED);
   PyObject* iterator = PyObject_GetIter(patterns);
   if (iterator == nullptr) {
-    delete set;
     return -1;
   }
   Py_ssize_t count = 0;
@@ -74,7 +76,6 @@ int Set_init(SetObject* self, PyObject* args, PyObject* kwds) {
       }
       Py_DECREF(item);
       Py_DECREF(iterator);
-      delete set;
       return -1;
     }
     std::string error;
@@ -83,7 +84,6 @@ int Set_init(SetObject* self, PyObject* args, PyObject* kwds) {
                    error.c_str());
       Py_DECREF(item);
       Py_DECREF(iterator);
-      delete set;
       return -1;
     }
     Py_DECREF(item);
@@ -91,17 +91,32 @@ int Set_init(SetObject* self, PyObject* args, PyObject* kwds) {
   }
   Py_DECREF(iterator);
   if (PyErr_Occurred()) {
-    delete set;
     return -1;
   }
   if (!set->Compile()) {
     PyErr_SetString(PyExc_ValueError, "the patterns do not fit in max_mem");
-    delete set;
     return -1;
   }
-  self->set = set;
+  if (self->set != nullptr) {  // the pattern iterator ran Python code that initialised us
+    PyErr_SetString(PyExc_RuntimeError, "Set is already initialised");
+    return -1;
+  }
+  self->set = set.release();
   self->size = count;
   return 0;
+}
+
+// RE2 allocates with operator new: a std::bad_alloc must become a Python MemoryError, never
+// unwind through the interpreter's C frames.
+int Set_init(SetObject* self, PyObject* args, PyObject* kwds) {
+  try {
+    return Set_init_unguarded(self, args, kwds);
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::exception& exc) {
+    PyErr_SetString(PyExc_RuntimeError, exc.what());
+  }
+  return -1;
 }
 
 void Set_dealloc(SetObject* self) {
@@ -126,15 +141,31 @@ PyObject* Set_match(SetObject* self, PyObject* arg) {
   std::vector<int> found;
   re2::RE2::Set::ErrorInfo info;
   info.kind = re2::RE2::Set::kNoError;
-  bool matched;
+  bool matched = false;
+  bool out_of_memory = false;
+  std::string failure;
   re2::StringPiece piece(text, static_cast<size_t>(length));
-  if (length >= kReleaseAt) {
-    // `arg` is immutable and referenced by the caller for the whole call.
-    Py_BEGIN_ALLOW_THREADS
+  // `arg` is immutable and referenced by the caller for the whole call.
+  PyThreadState* released = length >= kReleaseAt ? PyEval_SaveThread() : nullptr;
+  try {
     matched = self->set->Match(piece, &found, &info);
-    Py_END_ALLOW_THREADS
-  } else {
-    matched = self->set->Match(piece, &found, &info);
+  } catch (const std::bad_alloc&) {
+    out_of_memory = true;
+  } catch (const std::exception& exc) {
+    failure = exc.what();
+    if (failure.empty()) {
+      failure = "RE2 raised a C++ exception";
+    }
+  }
+  if (released != nullptr) {
+    PyEval_RestoreThread(released);
+  }
+  if (out_of_memory) {
+    return PyErr_NoMemory();
+  }
+  if (!failure.empty()) {
+    PyErr_SetString(PyExc_RuntimeError, failure.c_str());
+    return nullptr;
   }
   if (!matched && info.kind != re2::RE2::Set::kNoError) {
     PyErr_Format(PyExc_RuntimeError, "RE2 could not complete the match (error kind %d)",

@@ -17,6 +17,7 @@ occurred run at all; clean text costs one prefilter pass.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -163,7 +164,14 @@ def _re2hold() -> ModuleType | None:
     """The accelerator module, or None when it is not installed."""
     try:
         import otel_audit_re2hold  # noqa: PLC0415 - optional native module
-    except ImportError:
+    except ModuleNotFoundError:
+        return None
+    except ImportError as exc:  # installed but broken (its RE2 library gone): say so
+        logging.getLogger(__name__).warning(
+            "otel_audit_re2hold is installed but does not load (%s); tier 1 uses "
+            "google-re2's Set, which gives up the GIL on every scan",
+            exc,
+        )
         return None
     return otel_audit_re2hold
 
