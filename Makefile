@@ -16,7 +16,8 @@ help:
 	@echo "make bench  - run the benchmarks (prints ratios against the baselines)"
 	@echo "make lint   - ruff + mypy --strict"
 
-$(DEPS_STAMP): pyproject.toml native/re2hold/setup.py native/re2hold/src/otel_audit_re2hold.cc
+$(DEPS_STAMP): pyproject.toml native/re2hold/setup.py native/re2hold/src/otel_audit_re2hold.cc \
+		scripts/build-re2hold.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[presidio,re2]' --group dev

@@ -30,9 +30,13 @@ system_re2() {
     compgen -G "/usr/lib/*/libre2.so" >/dev/null
 }
 
-unpacked_re2() {  # headers and the linkable library both present
-  [[ -f "${DEST}/root/usr/include/re2/set.h" ]] &&
-    compgen -G "${DEST}/root/usr/lib/*/libre2.so" >/dev/null
+unpacked_re2() {  # headers present and libre2.so resolving to a file (not a dangling link)
+  [[ -f "${DEST}/root/usr/include/re2/set.h" ]] || return 1
+  local lib
+  for lib in "${DEST}"/root/usr/lib/*/libre2.so; do
+    [[ -e "${lib}" ]] && return 0
+  done
+  return 1
 }
 
 closure() {  # libre2-dev and the RE2/Abseil packages it pulls in, one per line
@@ -55,45 +59,60 @@ fetch_re2() {
     pkgs="$(closure)"
     [[ -n "${pkgs}" ]] || { log "apt knows no libre2-dev"; return 1; }
   fi
-  local work
-  mkdir -p "${ROOT}/.cache"
-  work="$(mktemp -d "${ROOT}/.cache/native-deps.XXXXXX")"
-  mkdir -p "${work}/debs" "${work}/root"
-  chmod 755 "${work}" "${work}/debs"  # apt-get download runs as _apt where it can
+  # Every step is checked by hand: `set -e` does not apply inside a function called from
+  # an `if` or an `||` list, and an unchecked failure here would unpack into /root.
+  local work deb
+  rm -rf "${ROOT}"/.cache/native-deps.* 2>/dev/null || true  # left by an interrupted run
+  mkdir -p "${ROOT}/.cache" || return 1
+  work="$(mktemp -d "${ROOT}/.cache/native-deps.XXXXXX")" && [[ -d "${work}" ]] || {
+    log "cannot create a directory under ${ROOT}/.cache"
+    return 1
+  }
+  mkdir -p "${work}/debs" "${work}/root" && chmod 755 "${work}" "${work}/debs" || {
+    rm -rf "${work}"
+    return 1
+  }
   # shellcheck disable=SC2086  # one package name per word
   (cd "${work}/debs" && apt-get download ${pkgs} >/dev/null) || {
     log "apt-get download failed for: ${pkgs//$'\n'/ }"
     rm -rf "${work}"
     return 1
   }
-  local deb
   for deb in "${work}"/debs/*.deb; do
-    dpkg-deb -x "${deb}" "${work}/root"
+    dpkg-deb -x "${deb}" "${work}/root" || {
+      log "cannot unpack ${deb}"
+      rm -rf "${work}"
+      return 1
+    }
   done
-  rm -rf "${DEST}"  # replaced whole: never a mix of two downloads
-  mv "${work}" "${DEST}"
+  # Replaced whole, never a mix of two downloads; only a complete download replaces it.
+  rm -rf "${DEST}" && mv "${work}" "${DEST}" || { rm -rf "${work}"; return 1; }
   log "RE2 unpacked into ${DEST}/root (${pkgs//$'\n'/ })"
+}
+
+install_with() {  # $1: RE2 root ("" for the system's)
+  # setuptools builds in the source tree and skips a compile whose output looks current:
+  # start clean, or an extension linked against another RE2 is reused.
+  rm -rf "${ROOT}/native/re2hold/build" "${ROOT}"/native/re2hold/src/*.egg-info
+  RE2_PREFIX="$1" "${UV}" pip install --quiet --python "${PY}" \
+    --reinstall-package otel-audit-re2hold --no-cache "${ROOT}/native/re2hold" || return 1
+  "${PY}" -c "import otel_audit_re2hold" || { log "the built module does not import"; return 1; }
 }
 
 build() {
   command -v c++ >/dev/null 2>&1 || { log "no C++ compiler (c++) on PATH"; return 1; }
-  local prefix=""
   if system_re2; then
     log "using the system's RE2 (libre2-dev)"
-  else
-    if unpacked_re2; then
-      log "using RE2 unpacked in ${DEST}/root"
-    else
-      fetch_re2 || return 1
-    fi
-    prefix="${DEST}/root"
+    install_with ""
+    return
   fi
-  # setuptools builds in the source tree and skips a compile whose output looks current:
-  # start clean, or an extension linked against another RE2 is reused.
-  rm -rf "${ROOT}/native/re2hold/build" "${ROOT}"/native/re2hold/src/*.egg-info
-  RE2_PREFIX="${prefix}" "${UV}" pip install --quiet --python "${PY}" \
-    --reinstall-package otel-audit-re2hold --no-cache "${ROOT}/native/re2hold" || return 1
-  "${PY}" -c "import otel_audit_re2hold" || { log "the built module does not import"; return 1; }
+  if unpacked_re2; then
+    log "using RE2 unpacked in ${DEST}/root"
+    install_with "${DEST}/root" && return 0
+    log "the unpacked RE2 did not work: downloading it again"
+  fi
+  fetch_re2 || return 1
+  install_with "${DEST}/root"
 }
 
 if build; then

@@ -17,6 +17,7 @@ from setuptools import Extension, setup
 include_dirs: list[str] = []
 library_dirs: list[str] = []
 runtime_dirs: list[str] = []
+link_args: list[str] = []
 prefix = os.environ.get("RE2_PREFIX")
 if prefix:
     root = Path(prefix)
@@ -26,6 +27,9 @@ if prefix:
         if lib.is_dir():
             library_dirs.append(str(lib))
             runtime_dirs.append(str(lib))
+    # DT_RPATH, not DT_RUNPATH: RUNPATH serves only this object's own dependencies, and
+    # the unpacked libre2 needs it for its Abseil libraries (RE2 from 2023 on) as well.
+    link_args.append("-Wl,--disable-new-dtags")
 
 setup(
     ext_modules=[
@@ -38,6 +42,7 @@ setup(
             libraries=["re2"],
             language="c++",
             extra_compile_args=["-std=c++17", "-O2", "-fvisibility=hidden"],
+            extra_link_args=link_args,
         )
     ],
 )

@@ -9,8 +9,8 @@
 // short texts, as Python's own `re` does, and releases it for longer ones.
 //
 // "Short" is bounded by the worst case, not the typical one: a text crafted to thrash the
-// many-match DFA's state cache costs about 2 us a byte (against a few ns for a log line),
-// so 1 KiB holds the GIL for at most about 2 ms, under the interpreter's own 5 ms switch
+// many-match DFA's state cache costs 2-3.5 us a byte (against a few ns for a log line),
+// so 512 bytes hold the GIL for about 1-2 ms, under the interpreter's own 5 ms switch
 // interval; a 64 KiB text would hold it for 150 ms.
 //
 // The Python text is read through its UTF-8 form (no copy for ASCII strings). A match that
@@ -23,6 +23,7 @@
 #include <re2/re2.h>
 #include <re2/set.h>
 
+#include <cstdio>
 #include <exception>
 #include <memory>
 #include <new>
@@ -32,7 +33,16 @@
 namespace {
 
 // Texts of at least this many UTF-8 bytes are matched with the GIL released.
-constexpr Py_ssize_t kReleaseAt = 1024;
+constexpr Py_ssize_t kReleaseAt = 512;
+
+// Owns one reference; released on every exit, a C++ exception's included.
+struct OwnedRef {
+  PyObject* object;
+  explicit OwnedRef(PyObject* o) : object(o) {}
+  OwnedRef(const OwnedRef&) = delete;
+  OwnedRef& operator=(const OwnedRef&) = delete;
+  ~OwnedRef() { Py_XDECREF(object); }
+};
 
 struct SetObject {
   PyObject_HEAD
@@ -61,35 +71,34 @@ int Set_init_unguarded(SetObject* self, PyObject* args, PyObject* kwds) {
   options.set_log_errors(false);
   // Owned here until it is stored, so a C++ exception on the way cannot leak it.
   auto set = std::make_unique<re2::RE2::Set>(options, re2::RE2::UNANCHORED);
-  PyObject* iterator = PyObject_GetIter(patterns);
-  if (iterator == nullptr) {
+  OwnedRef iterator(PyObject_GetIter(patterns));
+  if (iterator.object == nullptr) {
     return -1;
   }
   Py_ssize_t count = 0;
-  PyObject* item;
-  while ((item = PyIter_Next(iterator)) != nullptr) {
+  while (true) {
+    OwnedRef item(PyIter_Next(iterator.object));
+    if (item.object == nullptr) {
+      break;
+    }
     Py_ssize_t length = 0;
-    const char* text = PyUnicode_Check(item) ? PyUnicode_AsUTF8AndSize(item, &length) : nullptr;
+    const char* text = PyUnicode_Check(item.object)
+                           ? PyUnicode_AsUTF8AndSize(item.object, &length)
+                           : nullptr;
     if (text == nullptr) {
       if (!PyErr_Occurred()) {
         PyErr_SetString(PyExc_TypeError, "patterns must be str");
       }
-      Py_DECREF(item);
-      Py_DECREF(iterator);
       return -1;
     }
     std::string error;
     if (set->Add(re2::StringPiece(text, static_cast<size_t>(length)), &error) < 0) {
       PyErr_Format(PyExc_ValueError, "pattern %zd is not valid RE2 syntax: %s", count,
                    error.c_str());
-      Py_DECREF(item);
-      Py_DECREF(iterator);
       return -1;
     }
-    Py_DECREF(item);
     ++count;
   }
-  Py_DECREF(iterator);
   if (PyErr_Occurred()) {
     return -1;
   }
@@ -143,7 +152,7 @@ PyObject* Set_match(SetObject* self, PyObject* arg) {
   info.kind = re2::RE2::Set::kNoError;
   bool matched = false;
   bool out_of_memory = false;
-  std::string failure;
+  char failure[256] = {0};  // no allocation in a handler that may run without the GIL
   re2::StringPiece piece(text, static_cast<size_t>(length));
   // `arg` is immutable and referenced by the caller for the whole call.
   PyThreadState* released = length >= kReleaseAt ? PyEval_SaveThread() : nullptr;
@@ -152,10 +161,9 @@ PyObject* Set_match(SetObject* self, PyObject* arg) {
   } catch (const std::bad_alloc&) {
     out_of_memory = true;
   } catch (const std::exception& exc) {
-    failure = exc.what();
-    if (failure.empty()) {
-      failure = "RE2 raised a C++ exception";
-    }
+    const char* what = exc.what();
+    std::snprintf(failure, sizeof failure, "%s",
+                  (what != nullptr && what[0] != '\0') ? what : "RE2 raised a C++ exception");
   }
   if (released != nullptr) {
     PyEval_RestoreThread(released);
@@ -163,8 +171,8 @@ PyObject* Set_match(SetObject* self, PyObject* arg) {
   if (out_of_memory) {
     return PyErr_NoMemory();
   }
-  if (!failure.empty()) {
-    PyErr_SetString(PyExc_RuntimeError, failure.c_str());
+  if (failure[0] != '\0') {
+    PyErr_SetString(PyExc_RuntimeError, failure);
     return nullptr;
   }
   if (!matched && info.kind != re2::RE2::Set::kNoError) {
