@@ -17,11 +17,13 @@ help:
 	@echo "make lint   - ruff + mypy --strict"
 
 $(DEPS_STAMP): pyproject.toml native/re2hold/setup.py native/re2hold/src/otel_audit_re2hold.cc \
-		scripts/build-re2hold.sh
+		scripts/build-re2hold.sh native/otlpwire/setup.py native/otlpwire/src/otel_audit_otlpwire.c \
+		scripts/build-otlpwire.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[presidio,re2]' --group dev
 	scripts/build-re2hold.sh $(BIN)/python
+	scripts/build-otlpwire.sh $(BIN)/python
 	@touch $@
 
 venv: $(DEPS_STAMP)

@@ -40,7 +40,18 @@ def _check_config(_args: argparse.Namespace) -> int:
         sys.stdout.write(f"  {name} = {value}\n")
     if settings.redaction != "off":
         sys.stdout.write(f"tier-1 prefilter: {_prefilter_description()}\n")
+    if settings.delivery == "durable":
+        sys.stdout.write(f"durable export encoder: {_encoder_description()}\n")
     return 0
+
+
+def _encoder_description() -> str:
+    """Whether the durable path encodes records in C or in Python (several times the CPU)."""
+    from otel_audit.export._wire import NATIVE  # noqa: PLC0415  # only when asked
+
+    if NATIVE:
+        return "C (otel_audit_otlpwire)"
+    return "Python (build native/otlpwire with scripts/build-otlpwire.sh: about 3x less CPU)"
 
 
 def _prefilter_description() -> str:

@@ -183,3 +183,14 @@ class TestCheckConfigCommand:
         )
         assert off.returncode == 0, off.stderr
         assert "tier-1 prefilter" not in off.stdout
+
+    def test_says_how_the_durable_path_encodes(self):
+        from otel_audit.export._wire import NATIVE  # noqa: PLC0415
+
+        result = check_config({})
+        assert result.returncode == 0, result.stderr
+        line = next(x for x in result.stdout.splitlines() if x.startswith("durable export"))
+        assert ("C (otel_audit_otlpwire)" in line) is NATIVE
+        batch = check_config({"OTEL_PYTHON_AUDIT_DELIVERY": "batch"})
+        assert batch.returncode == 0, batch.stderr
+        assert "durable export encoder" not in batch.stdout

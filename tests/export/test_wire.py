@@ -4,12 +4,19 @@
 value for the integrity chain. Two references decide whether it is right: the SDK's
 encoder (parsed messages must be equal) and ``canonical_bytes`` of the parsed record,
 which is what ``otel-audit verify`` recomputes from a SIEM's copy.
+
+Record encoding has two implementations: the C module (``native/otlpwire``, used when
+installed) and the Python reference. The tests of one record run against both; the C
+module's tests skip where it is not built, except under ``OTEL_AUDIT_REQUIRE_OTLPWIRE=1``
+(set by .ci/run), where a missing module fails.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
+import os
+import struct
+from collections.abc import Callable
 from enum import Enum, IntEnum
 from typing import Any
 
@@ -28,9 +35,40 @@ from opentelemetry.trace import TraceFlags
 
 from otel_audit._bounded import EXPORT, needs_bounding
 from otel_audit._ids import new_event_id
-from otel_audit.export import IntegrityChain, OTLPHttpLogExporter, verify_files
+from otel_audit.export import IntegrityChain, OTLPHttpLogExporter, _wire, verify_files
 from otel_audit.export._integrity import canonical_bytes
-from otel_audit.export._wire import Unencodable, encode_record, encode_request, varint
+from otel_audit.export._wire import (
+    Unencodable,
+    encode_record,
+    encode_record_python,
+    encode_request,
+    varint,
+)
+
+Encoder = Callable[[ReadableLogRecord], tuple[bytes, bytes]]
+
+
+_REQUIRED = os.environ.get("OTEL_AUDIT_REQUIRE_OTLPWIRE") == "1"
+# Each record-encoding test runs on both implementations.
+ENCODERS = [
+    pytest.param(encode_record_python, id="python"),
+    pytest.param(
+        encode_record,
+        id="native",
+        marks=pytest.mark.skipif(
+            not (_wire.NATIVE or _REQUIRED),
+            reason="otel_audit_otlpwire is not built (scripts/build-otlpwire.sh)",
+        ),
+    ),
+]
+
+
+def test_the_c_encoder_is_loaded_where_required() -> None:
+    if not _REQUIRED:
+        pytest.skip("OTEL_AUDIT_REQUIRE_OTLPWIRE is not set")
+    assert _wire.NATIVE, "otel_audit_otlpwire is required but could not be loaded"
+    assert encode_record is not encode_record_python
+
 
 SEQ_KEY = "audit.integrity.seq"
 RESOURCE = Resource.create({"service.name": "wire-test", "deployment.environment": "ci"})
@@ -87,8 +125,10 @@ def _record(  # noqa: PLR0917  # one argument per record field under test
     return ReadableLogRecord(record, resource, scope)
 
 
-def _ours(records: list[ReadableLogRecord]) -> ExportLogsServiceRequest:
-    payload, count = encode_request(records, lambda r: encode_record(r)[0], _as_is)
+def _ours(
+    records: list[ReadableLogRecord], encode: Encoder = encode_record
+) -> ExportLogsServiceRequest:
+    payload, count = encode_request(records, lambda r: encode(r)[0], _as_is)
     assert count == len(records)
     return ExportLogsServiceRequest.FromString(payload)
 
@@ -101,21 +141,22 @@ def _only_record(request: ExportLogsServiceRequest) -> Any:
     return request.resource_logs[0].scope_logs[0].log_records[0]
 
 
+@pytest.mark.parametrize("encode", ENCODERS)
 class TestSameMessageAsTheSdk:
     @settings(max_examples=300, deadline=None)
     @given(body=_VALUES, attributes=st.dictionaries(_KEYS, _VALUES, max_size=8))
-    def test_any_values(self, body: Any, attributes: dict[str, Any]) -> None:
+    def test_any_values(self, encode: Encoder, body: Any, attributes: dict[str, Any]) -> None:
         record = _record(body, attributes)
-        assert _ours([record]) == encode_logs([record])
+        assert _ours([record], encode) == encode_logs([record])
 
     @settings(max_examples=300, deadline=None)
     @given(body=_VALUES, attributes=st.dictionaries(_KEYS, _VALUES, max_size=8))
     def test_canonical_form_is_what_verify_recomputes(
-        self, body: Any, attributes: dict[str, Any]
+        self, encode: Encoder, body: Any, attributes: dict[str, Any]
     ) -> None:
         record = _record(body, attributes)
-        _, canonical = encode_record(record)
-        assert canonical == canonical_bytes(_only_record(_ours([record])))
+        _, canonical = encode(record)
+        assert canonical == canonical_bytes(_only_record(_ours([record], encode)))
 
     @pytest.mark.parametrize(
         "fields",
@@ -126,20 +167,20 @@ class TestSameMessageAsTheSdk:
         ],
         ids=["empty fields", "extremes", "no scope"],
     )
-    def test_optional_fields(self, fields: dict[str, Any]) -> None:
+    def test_optional_fields(self, encode: Encoder, fields: dict[str, Any]) -> None:
         record = _record("body", {"a": 1}, **fields)
-        ours = _ours([record])
+        ours = _ours([record], encode)
         assert ours == encode_logs([record])
-        assert encode_record(record)[1] == canonical_bytes(_only_record(ours))
+        assert encode(record)[1] == canonical_bytes(_only_record(ours))
 
-    def test_nan_is_encoded_like_the_sdk(self) -> None:
+    def test_nan_is_encoded_like_the_sdk(self, encode: Encoder) -> None:
         record = _record(float("nan"), {"x": [float("nan")]})
-        ours, theirs = _only_record(_ours([record])), _only_record(encode_logs([record]))
+        ours, theirs = _only_record(_ours([record], encode)), _only_record(encode_logs([record]))
         assert math.isnan(ours.body.double_value)
         assert ours.SerializeToString() == theirs.SerializeToString()
-        assert encode_record(record)[1] == canonical_bytes(ours)
+        assert encode(record)[1] == canonical_bytes(ours)
 
-    def test_grouping_by_resource_and_scope(self) -> None:
+    def test_grouping_by_resource_and_scope(self, encode: Encoder) -> None:
         other_resource = Resource.create({"service.name": "other"})
         other_scope = InstrumentationScope("security.admin")
         records = [
@@ -162,11 +203,11 @@ class TestSameMessageAsTheSdk:
                 for lr in sl.log_records
             ]
 
-        ours, theirs = _ours(records), encode_logs(records)
+        ours, theirs = _ours(records, encode), encode_logs(records)
         assert ours == theirs
         assert [body for *_, body in flat(ours)] == [b"1", b"4", b"2", b"5", b"3"]
 
-    def test_equal_but_distinct_resources_and_scopes_share_a_block(self) -> None:
+    def test_equal_but_distinct_resources_and_scopes_share_a_block(self, encode: Encoder) -> None:
         twin_resource = Resource.create(
             {"service.name": "wire-test", "deployment.environment": "ci"}
         )
@@ -176,43 +217,26 @@ class TestSameMessageAsTheSdk:
         assert twin_resource is not RESOURCE
         assert twin_resource == RESOURCE
         records = [_record("1", {}), _record("2", {}, resource=twin_resource, scope=twin_scope)]
-        ours = _ours(records)
+        ours = _ours(records, encode)
         assert ours == encode_logs(records)
         assert len(ours.resource_logs) == 1
         assert len(ours.resource_logs[0].scope_logs) == 1
 
-    def test_one_true_and_one_point_oh_stay_apart(self) -> None:
+    def test_one_true_and_one_point_oh_stay_apart(self, encode: Encoder) -> None:
         """The entry cache is keyed with the value's type (1 == True == 1.0 in Python)."""
         for value in (1, True, 1.0, 0, False, 0.0, -0.0, 1, True):
             record = _record("x", {"k": value})
-            assert _ours([record]) == encode_logs([record]), value
-            assert encode_record(record)[1] == canonical_bytes(_only_record(_ours([record])))
+            assert _ours([record], encode) == encode_logs([record]), value
+            assert encode(record)[1] == canonical_bytes(_only_record(_ours([record], encode)))
 
-    def test_long_keys_and_values_are_not_kept(self) -> None:
-        from otel_audit.export import _wire  # noqa: PLC0415
-
-        _wire._KEY_CACHE.clear()
-        _wire._ENTRIES.clear()
-        long_key, long_value = "k" * 300, "v" * 300
-        encode_record(_record("x", {long_key: "short", "short": long_value, "ok": "ok"}))
-        assert long_key not in _wire._KEY_CACHE
-        assert all(long_key not in key and long_value not in key for key in _wire._ENTRIES)
-        assert ("ok", str, "ok") in _wire._ENTRIES
-        for i in range(_wire._KEY_CACHE_MAX + 10):
-            encode_record(_record("x", {f"key-{i}": [i]}))
-        assert len(_wire._KEY_CACHE) <= _wire._KEY_CACHE_MAX
-        for i in range(_wire._ENTRIES_MAX + 10):
-            encode_record(_record("x", {"n": i}))
-        assert len(_wire._ENTRIES) <= _wire._ENTRIES_MAX
-
-    def test_dropped_attribute_count(self) -> None:
+    def test_dropped_attribute_count(self, encode: Encoder) -> None:
         record = _record("x", {})
         record.log_record.attributes = BoundedAttributes(
             maxlen=1, attributes={"a": 1, "b": 2, "c": 3, "d": 4}, immutable=False
         )
         assert record.dropped_attributes == 3
-        assert _ours([record]) == encode_logs([record])
-        assert _only_record(_ours([record])).dropped_attributes_count == 3
+        assert _ours([record], encode) == encode_logs([record])
+        assert _only_record(_ours([record], encode)).dropped_attributes_count == 3
 
 
 class _Colour(str, Enum):
@@ -223,10 +247,20 @@ class _Level(IntEnum):
     HIGH = 3
 
 
-# The real export bounds (depth 32, 10,000 items) with a smaller depth for the test.
-_SMALL_BOUNDS = dataclasses.replace(EXPORT, max_depth=3)
+def _nested(depth: int) -> Any:
+    value: Any = "deep"
+    for _ in range(depth):
+        value = [value]
+    return value
 
 
+def _cycle() -> list[Any]:
+    loop: list[Any] = ["x"]
+    loop.append(loop)
+    return loop
+
+
+@pytest.mark.parametrize("encode", ENCODERS)
 class TestRefusals:
     @pytest.mark.parametrize(
         "value",
@@ -240,8 +274,11 @@ class TestRefusals:
             _Level.HIGH,
             {1: "int key"},
             range(3),
-            [[[["deep"]]]],
-            list(range(10_001)),
+            _nested(EXPORT.max_depth + 1),
+            {"k": _nested(EXPORT.max_depth)},
+            _cycle(),
+            list(range(EXPORT.max_items + 1)),
+            {str(i): i for i in range(EXPORT.max_items + 1)},
         ],
         ids=[
             "int64 max + 1",
@@ -254,47 +291,161 @@ class TestRefusals:
             "non-string key",
             "other sequence",
             "too deep",
+            "too deep in a mapping",
+            "cycle",
             "too many items",
+            "too many entries",
         ],
     )
-    def test_values_that_need_bounding_are_refused(
-        self, value: Any, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_values_that_need_bounding_are_refused(self, encode: Encoder, value: Any) -> None:
         """Exactly what the export bounds would change; the caller bounds those first."""
-        monkeypatch.setattr("otel_audit.export._wire.EXPORT", _SMALL_BOUNDS)
-        assert needs_bounding(value, _SMALL_BOUNDS)
+        assert needs_bounding(value, EXPORT)
         with pytest.raises(Unencodable):
-            encode_record(_record("x", {"v": value}))
+            encode(_record("x", {"v": value}))
         with pytest.raises(Unencodable):
-            encode_record(_record(value, {}))
+            encode(_record(value, {}))
 
     @settings(max_examples=200, deadline=None)
     @given(value=_VALUES)
-    def test_refuses_only_what_needs_bounding(self, value: Any) -> None:
+    def test_refuses_only_what_needs_bounding(self, encode: Encoder, value: Any) -> None:
         try:
-            encode_record(_record(value, {}))
+            encode(_record(value, {}))
         except Unencodable:
             assert needs_bounding(value, EXPORT)
         else:
             assert not needs_bounding(value, EXPORT)
 
     @pytest.mark.parametrize("key", [5, b"k", None], ids=["int", "bytes", "None"])
-    def test_non_string_attribute_keys_are_refused(self, key: Any) -> None:
+    def test_non_string_attribute_keys_are_refused(self, encode: Encoder, key: Any) -> None:
         with pytest.raises(Unencodable):
-            encode_record(_record("x", {key: "v"}))
+            encode(_record("x", {key: "v"}))
 
-    def test_lone_surrogates_are_refused(self) -> None:
+    def test_lone_surrogates_are_refused(self, encode: Encoder) -> None:
         with pytest.raises(UnicodeEncodeError):
-            encode_record(_record("bad \udc80", {}))
+            encode(_record("bad \udc80", {}))
 
-    def test_integrity_attributes_are_left_to_the_chain(self) -> None:
+    def test_integrity_attributes_are_left_to_the_chain(self, encode: Encoder) -> None:
         record = _record("x", {"audit.integrity.seq": 99, "audit.integrity.hmac": "f" * 64, "a": 1})
-        message, canonical = encode_record(record)
+        message, canonical = encode(record)
         parsed = ExportLogsServiceRequest.FromString(
             encode_request([record], lambda _: message, _as_is)[0]
         )
         assert [kv.key for kv in _only_record(parsed).attributes] == ["a"]
         assert b"audit.integrity" not in canonical
+
+
+def test_python_encoder_caches_stay_bounded() -> None:
+    """Long keys and values are never kept; both caches stay within their limits."""
+    _wire._KEY_CACHE.clear()
+    _wire._ENTRIES.clear()
+    long_key, long_value = "k" * 300, "v" * 300
+    encode_record_python(_record("x", {long_key: "short", "short": long_value, "ok": "ok"}))
+    assert long_key not in _wire._KEY_CACHE
+    assert all(long_key not in key and long_value not in key for key in _wire._ENTRIES)
+    assert ("ok", str, "ok") in _wire._ENTRIES
+    for i in range(_wire._KEY_CACHE_MAX + 10):
+        encode_record_python(_record("x", {f"key-{i}": [i]}))
+    assert len(_wire._KEY_CACHE) <= _wire._KEY_CACHE_MAX
+    for i in range(_wire._ENTRIES_MAX + 10):
+        encode_record_python(_record("x", {"n": i}))
+    assert len(_wire._ENTRIES) <= _wire._ENTRIES_MAX
+
+
+_ODD_TEXT = st.text(
+    st.one_of(
+        st.characters(blacklist_categories=("Cs",)),
+        st.sampled_from(['"', "\\", "\x00", "\x1f", "\x7f", "\u2028", "é", "\U0001f600"]),
+    ),
+    max_size=12,
+)
+_ODD_SCALARS = st.one_of(
+    _SCALARS,
+    _ODD_TEXT,
+    st.integers(min_value=-(2**64), max_value=2**64),  # both sides of int64
+    st.floats(),  # NaN included
+    st.sampled_from([object(), {1, 2}, bytearray(b"x"), _Colour.RED, _Level.HIGH, "\udc80"]),
+)
+_ODD_VALUES = st.recursive(
+    _ODD_SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.lists(inner, max_size=4).map(tuple),
+        st.dictionaries(
+            st.one_of(_ODD_TEXT, st.integers(0, 3), st.just("audit.integrity.x")), inner, max_size=4
+        ),
+    ),
+    max_leaves=12,
+)
+
+
+def _outcome(encode: Encoder, record: ReadableLogRecord) -> Any:
+    try:
+        return encode(record)
+    except Unencodable:
+        return "Unencodable"
+    except UnicodeEncodeError:
+        return "UnicodeEncodeError"
+
+
+@pytest.mark.skipif(not (_wire.NATIVE or _REQUIRED), reason="otel_audit_otlpwire is not built")
+class TestTheCEncoderMatchesThePythonOne:
+    """Byte for byte, and the same refusals, on values the SDK encoder would not take either."""
+
+    @settings(max_examples=600, deadline=None)
+    @given(
+        body=_ODD_VALUES,
+        attributes=st.dictionaries(
+            st.one_of(_ODD_TEXT, st.sampled_from(["audit.integrity.seq", "audit.integrity"])),
+            _ODD_VALUES,
+            max_size=10,
+        ),
+    )
+    def test_same_bytes_or_same_refusal(self, body: Any, attributes: dict[str, Any]) -> None:
+        record = _record(body, attributes)
+        assert _outcome(encode_record, record) == _outcome(encode_record_python, record)
+
+    @pytest.mark.parametrize(
+        "fields",
+        [
+            {"timestamp": None, "severity": None, "trace_id": 0, "span_id": 0, "event_name": None},
+            {"timestamp": 2**64 - 1, "trace_id": 2**128 - 1, "span_id": 2**64 - 1},
+            {"severity": SeverityNumber.FATAL4, "event_name": "é \u2028"},
+        ],
+        ids=["absent", "largest", "unicode event name"],
+    )
+    def test_record_fields(self, fields: dict[str, Any]) -> None:
+        record = _record({"k": ["v", 1, 2.5, None, b"\x00\xff"]}, {"a": True}, **fields)
+        assert encode_record(record) == encode_record_python(record)
+
+    def test_out_of_range_fields_raise(self) -> None:
+        """Both refuse (the durable processor then bounds the record); the types may differ."""
+        fields: dict[str, Any]
+        for fields in ({"timestamp": 2**64}, {"trace_id": 2**128}, {"span_id": -1}):
+            record = _record("x", {}, **fields)
+            with pytest.raises((OverflowError, ValueError, struct.error)):
+                encode_record_python(record)
+            with pytest.raises((OverflowError, ValueError, struct.error)):
+                encode_record(record)
+
+    def test_large_values(self) -> None:
+        big = {"body": "x" * 300_000, "bytes": bytes(range(256)) * 500, "é" * 70: list(range(5000))}
+        record = _record("é" * 100_000, big)
+        assert encode_record(record) == encode_record_python(record)
+
+    def test_misuse_gets_clear_errors(self) -> None:
+        import otel_audit_otlpwire  # noqa: PLC0415
+
+        with pytest.raises(TypeError, match="11 arguments"):
+            otel_audit_otlpwire.encode_record(1, 2)  # type: ignore[call-arg]
+        args: list[Any] = [0, 0, None, "b", None, 0, 0, b"", b"", 0, None]
+        bad_attributes = [*args[:4], ["not", "a", "dict"], *args[5:]]
+        with pytest.raises(TypeError, match="dict or None"):
+            otel_audit_otlpwire.encode_record(*bad_attributes)
+        bad_trace = [*args[:7], b"short", *args[8:]]
+        with pytest.raises(ValueError, match="16 / 8 bytes"):
+            otel_audit_otlpwire.encode_record(*bad_trace)
+        with pytest.raises(TypeError, match="Exception subclass"):
+            otel_audit_otlpwire.configure(int, 1, 1, "x")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("value", [0, 1, 127, 128, 300, 2**32, 2**63 - 1, 2**64 - 1])

@@ -25,6 +25,7 @@ separate pass over every value of every record.
 from __future__ import annotations
 
 import base64
+import logging
 import math
 import struct
 from collections.abc import Callable, Sequence
@@ -195,7 +196,7 @@ def attribute(key: str, value: Any) -> bytes:
     return field(_LR_ATTRIBUTE, key_value(key, value)[0])
 
 
-def encode_record(record: ReadableLogRecord) -> tuple[bytes, bytes]:  # noqa: C901, PLR0912  # field by field
+def encode_record(record: ReadableLogRecord) -> tuple[bytes, bytes]:
     """
     A ``LogRecord`` message (without integrity attributes) and its canonical form.
 
@@ -204,9 +205,36 @@ def encode_record(record: ReadableLogRecord) -> tuple[bytes, bytes]:  # noqa: C9
     Attributes under ``audit.integrity.`` are left out of both: only the chain writes
     them, and it appends them to the returned bytes.
 
+    Uses the optional C encoder (``native/otlpwire``) when it is installed, else
+    :func:`encode_record_python`; both give the same bytes (tests compare them).
+
     Raises:
         Unencodable: a value this encoder does not represent.
     """
+    if _native_encode is None:
+        return encode_record_python(record)
+    lr = record.log_record
+    severity = lr.severity_number
+    attributes = lr.attributes
+    trace_id = lr.trace_id or 0
+    span_id = lr.span_id or 0
+    return _native_encode(
+        lr.timestamp or 0,
+        severity.value if severity is not None else 0,
+        lr.severity_text or None,
+        lr.body,
+        attribute_dict(attributes) if attributes else None,
+        record.dropped_attributes,
+        int(lr.trace_flags) if lr.trace_flags is not None else 0,
+        trace_id.to_bytes(16, "big") if trace_id else b"",
+        span_id.to_bytes(8, "big") if span_id else b"",
+        lr.observed_timestamp or 0,
+        lr.event_name or None,
+    )
+
+
+def encode_record_python(record: ReadableLogRecord) -> tuple[bytes, bytes]:  # noqa: C901, PLR0912  # field by field
+    """:func:`encode_record` in Python: the reference, and the path without the C encoder."""
     lr = record.log_record
     out: list[bytes] = []
     timestamp = lr.timestamp or 0
@@ -263,6 +291,27 @@ def encode_record(record: ReadableLogRecord) -> tuple[bytes, bytes]:  # noqa: C9
     )
     return b"".join(out), canonical.encode("utf-8", "surrogatepass")
 
+
+def _load_native() -> Callable[..., tuple[bytes, bytes]] | None:
+    """The C encoder, configured with this module's bounds, or None when not installed."""
+    try:
+        import otel_audit_otlpwire  # noqa: PLC0415  # optional accelerator
+    except ImportError:
+        return None
+    except Exception:  # installed but unloadable (a moved checkout, an ABI mismatch)
+        logging.getLogger(__name__).warning(
+            "otel_audit_otlpwire is installed but could not be loaded; "
+            "the durable export path encodes in Python",
+            exc_info=True,
+        )
+        return None
+    otel_audit_otlpwire.configure(Unencodable, EXPORT.max_depth, EXPORT.max_items, INTEGRITY_PREFIX)
+    return otel_audit_otlpwire.encode_record
+
+
+_native_encode: Final = _load_native()
+NATIVE: Final = _native_encode is not None
+"""True when records are encoded by the C module (``otel-audit check-config`` says so)."""
 
 _Entry = tuple[bytes, tuple[str, str, str] | None]
 
