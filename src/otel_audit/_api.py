@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import Any
+from time import time_ns
+from typing import Any, Final, NamedTuple
 
 from opentelemetry._logs import (
     LoggerProvider,
@@ -23,8 +24,9 @@ from opentelemetry.sdk._logs import Logger as SdkLogger
 
 from otel_audit import semconv
 from otel_audit._bounded import bound_mapping, is_plain
-from otel_audit._catalogue import CATALOGUE, Outcome
-from otel_audit._context import ActorLike, scope_attributes
+from otel_audit._catalogue import CATALOGUE, Outcome, category_of
+from otel_audit._context import _REQUEST, Actor, ActorLike, scope_attributes
+from otel_audit._deferred import DeferredEmitter
 from otel_audit._ids import new_event_id
 from otel_audit._records import writable
 
@@ -32,6 +34,7 @@ _LOGGER_NAME = "otel_audit"
 
 _provider_lock = threading.Lock()
 _provider: LoggerProvider | None = None
+_emitter: DeferredEmitter | None = None
 _errors: Counter[str] = Counter()
 # The SDK logger of the provider last used: looked up through the provider's locked cache
 # only when the provider changes (every security event pays for this on the app thread).
@@ -49,10 +52,11 @@ def _logger(provider: LoggerProvider) -> Any:
     return logger
 
 
-def _set_provider(provider: LoggerProvider | None) -> None:
-    global _provider, _logger_of  # noqa: PLW0603  # set once by configure(), cleared by shutdown()
+def _set_provider(provider: LoggerProvider | None, emitter: DeferredEmitter | None = None) -> None:
+    global _provider, _logger_of, _emitter  # noqa: PLW0603  # set by configure(), cleared by shutdown()
     with _provider_lock:
         _provider = provider
+        _emitter = emitter
         _logger_of = None  # do not keep a shut-down provider alive
 
 
@@ -94,15 +98,98 @@ def security_event(
     Returns:
         The event id, or ``None`` if the event could not be emitted (counted).
 
+    Under :func:`otel_audit.configure` (``OTEL_PYTHON_AUDIT_DEFER_EVENTS``, on by default)
+    the call captures the event, its timestamp and the current context (span, request
+    context, ``audit_scope``) and returns; a background thread builds and processes the
+    record a few milliseconds later. ``LoggerProvider.force_flush()`` runs what is
+    pending. A failure there is counted in :func:`failures`.
+
     .. versionadded:: 0.1.0
     """
     try:
+        call = _Call(name, outcome, reason, message, severity, new_event_id(), time_ns())
+        emitter = _emitter
+        if emitter is None:
+            emitted = _emit(call, _attributes(actor, target, details))
+            return call.event_id if emitted else None
+        _note_category(name)
+        if _immutable(actor, target, details):
+            emitter.submit(_emit_later, call, actor, target, details)
+        else:  # snapshot what the caller could still change
+            emitter.submit(_emit, call, _attributes(actor, target, details))
+    except Exception as exc:
+        _errors[type(exc).__name__] += 1
+        return None
+    return call.event_id
+
+
+def _attributes(actor: ActorLike | None, target: Any, details: dict[str, Any]) -> dict[str, Any]:
+    """The event's own attributes, bounded into the SDK cleaner's shape (a copy)."""
+    attributes: dict[str, Any] = scope_attributes(actor=actor, target=target, attributes=details)
+    if not all(map(is_plain, attributes.values())):  # keys are strings: keywords
+        attributes = bound_mapping(attributes)
+    return attributes
+
+
+def _immutable(actor: ActorLike | None, target: Any, details: dict[str, Any]) -> bool:
+    """
+    True if nothing the caller holds can change what the event records.
+
+    Then even the attributes are built on the emitter thread. ``details`` is the call's
+    own keyword dict; a mutable actor, target or detail value is copied on the
+    caller's thread first.
+    """
+    return (
+        (actor is None or type(actor) in _IMMUTABLE_ACTORS)
+        and (target is None or type(target) is str)
+        and all(map(is_plain, details.values()))
+    )
+
+
+_IMMUTABLE_ACTORS: Final = frozenset({str, Actor})
+
+
+def _note_category(name: str) -> None:
+    """
+    Record in the request context that this request emitted an event of this category.
+
+    The web middleware reads it when the response starts (a 401 after the app's own
+    ``authentication.failure`` is the same fact); with deferral the processor, which
+    notes it too, runs too late for that.
+    """
+    request = _REQUEST.get()
+    if request is not None:
         event_type = CATALOGUE.get(name)
-        attributes: dict[str, Any] = scope_attributes(
-            actor=actor, target=target, attributes=details
-        )
-        if not all(map(is_plain, attributes.values())):  # keys are strings: keywords
-            attributes = bound_mapping(attributes)  # into the SDK cleaner's shape
+        category = event_type.category if event_type is not None else category_of(name)
+        request.emitted.categories.add(category.value)
+
+
+class _Call(NamedTuple):
+    """What a ``security_event()`` call fixed on the caller's thread."""
+
+    name: str
+    outcome: Outcome | str | None
+    reason: str | None
+    message: str | None
+    severity: SeverityNumber | None
+    event_id: str
+    timestamp: int
+
+
+def _emit_later(call: _Call, actor: ActorLike | None, target: Any, details: dict[str, Any]) -> None:
+    try:
+        attributes = _attributes(actor, target, details)
+    except Exception as exc:
+        _errors[type(exc).__name__] += 1
+        return
+    _emit(call, attributes)
+
+
+def _emit(call: _Call, attributes: dict[str, Any]) -> bool:
+    """Build the record and hand it to the SDK logger: on the caller's or the emitter's thread."""
+    try:
+        name, outcome, reason, message, severity, event_id, timestamp = call
+        event_type = CATALOGUE.get(name)
         if outcome is not None:
             text = outcome.value if isinstance(outcome, Outcome) else str(outcome).lower()
             attributes[semconv.EVENT_OUTCOME] = (
@@ -110,7 +197,6 @@ def security_event(
             )
         if reason is not None:
             attributes[semconv.AUDIT_REASON] = str(reason)
-        event_id = new_event_id()
         attributes[semconv.EVENT_ID] = event_id
         attributes[semconv.AUDIT_EVENT_NAME] = name
         if severity is None and event_type is not None:
@@ -119,6 +205,8 @@ def security_event(
         provider = _provider or get_logger_provider()
         logger = _logger(provider)
         record = LogRecord(
+            timestamp=timestamp,
+            observed_timestamp=timestamp,
             context=get_current(),
             severity_number=severity,
             severity_text=severity.name if severity is not None else None,
@@ -129,5 +217,5 @@ def security_event(
         logger.emit(writable(logger, record, plain=True))
     except Exception as exc:
         _errors[type(exc).__name__] += 1
-        return None
-    return event_id
+        return False
+    return True

@@ -32,6 +32,7 @@ from opentelemetry.sdk._logs.export import (
 from opentelemetry.sdk.resources import Resource
 
 from otel_audit import _api
+from otel_audit._deferred import DeferredEmitter
 from otel_audit._exporters import exporter_factories
 from otel_audit._handler import AuditLoggingHandler
 from otel_audit._processor import AuditProcessor, EventObserver, Redactor
@@ -218,8 +219,12 @@ def configure(
         processors = build_export_processors(
             settings, factories, from_environment=exporters is None
         )
+        deferred = DeferredEmitter(settings.queue_size) if settings.defer_events else None
         audit = AuditProcessor(
-            settings, redactor=build_redactor(settings), observers=build_observers(settings)
+            settings,
+            redactor=build_redactor(settings),
+            observers=build_observers(settings),
+            deferred=deferred,
         )
         owns = logger_provider is None
         # Resource.create() reads OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES (SDK detectors).
@@ -232,7 +237,7 @@ def configure(
                 provider.add_log_record_processor(processor)
         if set_global and owns:
             set_logger_provider(provider)
-        _api._set_provider(provider)  # noqa: SLF001  # package-internal wiring
+        _api._set_provider(provider, deferred)  # noqa: SLF001  # package-internal wiring
         handler = _bridge(provider) if bridge_logging else None
         tuned = _tune_security_loggers(settings) if bridge_logging else ()
         _state = _State(provider, audit, handler, owns, tuned)
@@ -295,11 +300,15 @@ def shutdown(timeout_millis: int = 30000) -> None:
     for logger in state.tuned_loggers:
         logger.setLevel(logging.NOTSET)
     try:
+        # New events go straight to the provider; those already deferred follow them in
+        # (also when we do not own the provider), then everything is flushed.
+        _api._set_provider(state.provider, None)  # noqa: SLF001
+        state.processor.shutdown()
         state.provider.force_flush(timeout_millis)
     finally:
+        _api._set_provider(None)  # noqa: SLF001
         if state.owns_provider:
             state.provider.shutdown()
-        _api._set_provider(None)  # noqa: SLF001
 
 
 def report_startup_error(exc: BaseException) -> None:

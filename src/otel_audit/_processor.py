@@ -15,7 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, MutableMapping
 from time import time_ns
-from typing import Any, Final, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast, runtime_checkable
 
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
@@ -36,6 +36,9 @@ from otel_audit._catalogue import (
 from otel_audit._context import _REQUEST, _SCOPE, RequestContext
 from otel_audit._ids import new_event_id
 from otel_audit._settings import AuditSettings
+
+if TYPE_CHECKING:
+    from otel_audit._deferred import DeferredEmitter
 
 FAILED_PLACEHOLDER: Final = "[REDACTED:processing_error]"
 
@@ -150,8 +153,10 @@ class AuditProcessor(LogRecordProcessor):
         redactor: Redactor | None = None,
         observers: Iterable[EventObserver] = (),
         catalogue: Catalogue = CATALOGUE,
+        deferred: DeferredEmitter | None = None,
     ) -> None:
         self._settings = settings or AuditSettings()
+        self._deferred = deferred
         self._catalogue = catalogue
         self._redactor = redactor
         self._observers = tuple(observers)
@@ -186,10 +191,19 @@ class AuditProcessor(LogRecordProcessor):
                     self.stats.incr("observer_errors")
 
     def shutdown(self) -> None:
-        """Nothing to release; exporting processors own the resources."""
+        """Emit the deferred events; exporting processors own the other resources."""
+        if self._deferred is not None:
+            self._deferred.close()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:  # noqa: ARG002  # interface
-        """Nothing is buffered here."""
+        """
+        Emit the deferred security events (they then reach the exporting processors).
+
+        This processor is first in the chain, so the provider flushes the exporting
+        processors after the deferred events have entered them.
+        """
+        if self._deferred is not None:
+            self._deferred.flush()
         return True
 
     # --- the steps ---------------------------------------------------------------

@@ -82,6 +82,7 @@ class AuditSettings:
         "/account/*",
     )
     detections: bool = False
+    defer_events: bool = True
     brute_force_threshold: int = 5
     stuffing_threshold: int = 10
     detection_window_s: float = 300.0
@@ -273,6 +274,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     ev.OTEL_PYTHON_AUDIT_HTTP_EVENTS: ("http_events", _http_events),
     ev.OTEL_PYTHON_AUDIT_SENSITIVE_ROUTES: ("sensitive_routes", _names),
     ev.OTEL_PYTHON_AUDIT_DETECTIONS: ("detections", _bool),
+    ev.OTEL_PYTHON_AUDIT_DEFER_EVENTS: ("defer_events", _bool),
     ev.OTEL_PYTHON_AUDIT_BRUTE_FORCE_THRESHOLD: ("brute_force_threshold", _int(1)),
     ev.OTEL_PYTHON_AUDIT_STUFFING_THRESHOLD: ("stuffing_threshold", _int(2)),
     ev.OTEL_PYTHON_AUDIT_DETECTION_WINDOW_S: ("detection_window_s", _positive_float),

@@ -202,6 +202,17 @@ OTEL_PYTHON_AUDIT_DETECTIONS: Final = "OTEL_PYTHON_AUDIT_DETECTIONS"
 credential stuffing, privilege escalation, unusual data access).
 """
 
+OTEL_PYTHON_AUDIT_DEFER_EVENTS: Final = "OTEL_PYTHON_AUDIT_DEFER_EVENTS"
+"""
+.. envvar:: OTEL_PYTHON_AUDIT_DEFER_EVENTS
+
+``true`` (default) or ``false``: ``security_event()`` and the web middleware's automatic
+events capture the call (timestamp, span, request context) on the application's thread
+and build the record on a background thread, after the response has gone. A full queue
+(``OTEL_PYTHON_AUDIT_QUEUE_SIZE``) or a closed pipeline builds it on the caller's thread
+instead; nothing is dropped. ``LoggerProvider.force_flush()`` runs what is pending.
+"""
+
 OTEL_PYTHON_AUDIT_BRUTE_FORCE_THRESHOLD: Final = "OTEL_PYTHON_AUDIT_BRUTE_FORCE_THRESHOLD"
 """
 .. envvar:: OTEL_PYTHON_AUDIT_BRUTE_FORCE_THRESHOLD

@@ -64,8 +64,9 @@ def capture_security_events(
 ) -> Iterator[CapturedEvents]:
     """Configure otel-audit with an in-memory exporter for the duration of the block.
 
-    Yields a list that is filled when the block exits. Must not be nested with a
-    real :func:`otel_audit.configure` in the same process (it shuts that down first).
+    Yields a list that is filled when the block exits, in the order the records were
+    emitted (by timestamp). Must not be nested with a real :func:`otel_audit.configure`
+    in the same process (it shuts that down first).
 
     .. versionadded:: 0.1.0
     """
@@ -86,7 +87,13 @@ def capture_security_events(
         yield captured
     finally:
         provider.force_flush()
-        for finished in exporter.get_finished_logs():
+        # In the order things happened: security events are built on a background thread
+        # (OTEL_PYTHON_AUDIT_DEFER_EVENTS), so they reach the exporter after records the
+        # application logged later. sorted() is stable for equal timestamps.
+        finished_logs = sorted(
+            exporter.get_finished_logs(), key=lambda f: f.log_record.timestamp or 0
+        )
+        for finished in finished_logs:
             record = finished.log_record
             if not include_ordinary and not is_security_event(record):
                 continue

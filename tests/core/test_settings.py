@@ -37,6 +37,7 @@ BAD_VALUES = {
     "OTEL_PYTHON_AUDIT_HTTP_EVENTS": ("denied,teapot", "denied, rate_limited, server_error, none"),
     "OTEL_PYTHON_AUDIT_SENSITIVE_ROUTES": (",", "comma-separated list"),
     "OTEL_PYTHON_AUDIT_DETECTIONS": ("on-ish", "true, false"),
+    "OTEL_PYTHON_AUDIT_DEFER_EVENTS": ("later", "true, false"),
     "OTEL_PYTHON_AUDIT_BRUTE_FORCE_THRESHOLD": ("0", "an integer >= 1"),
     "OTEL_PYTHON_AUDIT_STUFFING_THRESHOLD": ("1", "an integer >= 2"),
     "OTEL_PYTHON_AUDIT_DETECTION_WINDOW_S": ("-5", "seconds > 0"),

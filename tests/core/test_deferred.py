@@ -1,0 +1,272 @@
+"""Deferred security events: built off the caller's thread, never lost, never reordered."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor, ReadWriteLogRecord
+from opentelemetry.sdk.trace import TracerProvider
+
+import otel_audit
+from otel_audit import Actor, audit_scope, request_context, semconv
+from otel_audit._context import RequestContext
+from otel_audit._deferred import DeferredEmitter
+
+
+class _Spy(LogRecordProcessor):
+    """Records each record with the thread that emitted it."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, ReadWriteLogRecord]] = []
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        self.seen.append((threading.get_ident(), log_record))
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+    def names(self) -> list[str | None]:
+        return [rw.log_record.event_name for _, rw in self.seen]
+
+
+@pytest.fixture
+def pipeline(request: pytest.FixtureRequest) -> Iterator[tuple[LoggerProvider, _Spy]]:
+    """configure() on a private provider, with a spy after the AuditProcessor."""
+    overrides = getattr(request, "param", {})
+    otel_audit.shutdown()
+    provider = LoggerProvider(shutdown_on_exit=False)
+    otel_audit.configure(
+        environ={},
+        logger_provider=provider,
+        exporters=[],
+        set_global=False,
+        bridge_logging=False,
+        **overrides,
+    )
+    spy = _Spy()
+    provider.add_log_record_processor(spy)
+    try:
+        yield provider, spy
+    finally:
+        otel_audit.shutdown()
+
+
+class _Blocker:
+    """A job that holds the emitter thread until released."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self) -> None:
+        self.started.set()
+        self.release.wait(10)
+
+
+class TestThroughConfigure:
+    def test_built_on_another_thread_with_the_callers_context(self, pipeline):
+        """Span, request context, audit scope and timestamp are the call's, not the emit's."""
+        provider, spy = pipeline
+        tracer = TracerProvider().get_tracer("t")
+        ctx = RequestContext(client_address="192.0.2.7", request_id="req-1", path="/login")
+        before = time.time_ns()
+        with (
+            tracer.start_as_current_span("request") as span,
+            request_context(ctx),
+            audit_scope(target="tenant:9"),
+        ):
+            event_id = otel_audit.security_event("authentication.failure", actor="alice")
+        after = time.time_ns()
+        time.sleep(0.05)  # the context is gone and the clock has moved on
+        provider.force_flush()
+        ((thread, rw),) = spy.seen
+        record = rw.log_record
+        assert thread != threading.get_ident()
+        assert record.attributes[semconv.EVENT_ID] == event_id
+        assert record.trace_id == span.get_span_context().trace_id
+        assert record.span_id == span.get_span_context().span_id
+        assert record.attributes[semconv.CLIENT_ADDRESS] == "192.0.2.7"
+        assert record.attributes[semconv.AUDIT_TARGET] == "tenant:9"
+        assert record.attributes[semconv.USER_ID] == "alice"
+        assert before <= record.timestamp <= after
+        assert record.observed_timestamp == record.timestamp
+
+    def test_runs_without_a_flush(self, pipeline):
+        """A sleeping emitter is woken by the first event; nobody has to flush."""
+        _, spy = pipeline
+        otel_audit.security_event("session.created", actor="bob")
+        deadline = time.monotonic() + 5
+        while not spy.seen and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert spy.names() == ["session.created"]
+
+    def test_mutable_arguments_are_snapshotted_at_the_call(self, pipeline):
+        """Changing the actor, target or a detail after the call changes nothing recorded."""
+        provider, spy = pipeline
+        actor = {"id": "u1", "roles": ["viewer"]}
+        target = {"kind": "report", "id": "r1"}
+        columns = ["name"]
+        otel_audit.security_event("data.export", actor=actor, target=target, columns=columns)
+        actor["id"] = "someone-else"
+        target["id"] = "r2"
+        columns.append("salary")
+        provider.force_flush()
+        ((_, rw),) = spy.seen
+        attrs = rw.log_record.attributes
+        assert attrs[semconv.USER_ID] == "u1"
+        assert attrs[f"{semconv.AUDIT_TARGET}.id"] == "r1"
+        assert tuple(attrs["columns"]) == ("name",)
+
+    def test_order_is_kept(self, pipeline):
+        provider, spy = pipeline
+        ids = [otel_audit.security_event("session.created", actor=f"u{i}") for i in range(300)]
+        provider.force_flush()
+        assert [rw.log_record.attributes[semconv.EVENT_ID] for _, rw in spy.seen] == ids
+
+    def test_shutdown_emits_what_is_pending(self, pipeline):
+        """otel_audit.shutdown() (also at exit) runs the queue before the exporters stop."""
+        _, spy = pipeline
+        blocker = _Blocker()
+        emitter = otel_audit.get_audit_processor()._deferred
+        emitter.submit(blocker)
+        assert blocker.started.wait(5)
+        otel_audit.security_event("authentication.success", actor="carol")
+        assert spy.seen == []
+        threading.Timer(0.1, blocker.release.set).start()
+        otel_audit.shutdown()
+        assert spy.names() == ["authentication.success"]
+        # after shutdown the emitter runs calls on the caller's thread
+        ran: list[int] = []
+        assert emitter.submit(ran.append, 1) is False
+        assert ran == [1]
+
+    def test_app_event_suppresses_the_automatic_401_before_it_is_built(self, pipeline):
+        """The request context learns the category at the call, not when the record is built."""
+        ctx = RequestContext(path="/login")
+        with request_context(ctx):
+            otel_audit.security_event("authentication.failure", actor="dave")
+            assert "authentication" in ctx.emitted.categories
+
+    @pytest.mark.parametrize("pipeline", [{"defer_events": False}], indirect=True)
+    def test_off_emits_on_the_callers_thread(self, pipeline):
+        _, spy = pipeline
+        otel_audit.security_event("authentication.failure", actor=Actor(id="erin"))
+        ((thread, _),) = spy.seen
+        assert thread == threading.get_ident()
+        assert otel_audit.get_audit_processor()._deferred is None
+
+    def test_without_configure_events_are_not_deferred(self):
+        """A hand-built pipeline (no configure()) gets no background thread."""
+        otel_audit.shutdown()
+        provider = LoggerProvider(shutdown_on_exit=False)
+        spy = _Spy()
+        provider.add_log_record_processor(spy)
+        from otel_audit import _api  # noqa: PLC0415
+
+        _api._set_provider(provider)
+        try:
+            otel_audit.security_event("authentication.failure", actor="frank")
+        finally:
+            _api._set_provider(None)
+        ((thread, _),) = spy.seen
+        assert thread == threading.get_ident()
+
+
+class TestEmitter:
+    def test_full_queue_runs_on_the_caller_without_loss(self):
+        emitter = DeferredEmitter(2)
+        ran: list[tuple[str, int]] = []
+        blocker = _Blocker()
+        try:
+            assert emitter.submit(blocker) is True
+            assert blocker.started.wait(5)
+            me = threading.get_ident()
+            assert emitter.submit(lambda: ran.append(("a", threading.get_ident()))) is True
+            assert emitter.submit(lambda: ran.append(("b", threading.get_ident()))) is True
+            assert emitter.submit(lambda: ran.append(("c", threading.get_ident()))) is False
+            assert ran == [("c", me)]
+            assert emitter.stats.snapshot()["inline.full"] == 1
+        finally:
+            blocker.release.set()
+            emitter.close()
+        assert [name for name, _ in ran] == ["c", "a", "b"]
+        assert all(thread != me for name, thread in ran if name != "c")
+
+    def test_a_call_from_the_emitter_thread_runs_there(self):
+        """An alert raised while an event is processed must not wait for its own thread."""
+        emitter = DeferredEmitter(8)
+        inner: list[bool] = []
+        try:
+            emitter.submit(lambda: inner.append(emitter.submit(inner.append, True)))
+            deadline = time.monotonic() + 5  # no flush(): that would run it on this thread
+            while len(inner) < 2 and time.monotonic() < deadline:
+                time.sleep(0.005)
+        finally:
+            emitter.close()
+        assert inner == [True, False]  # ran at once (True), then submit() said "not queued"
+        assert emitter.stats.snapshot()["inline.reentrant"] == 1
+
+    def test_a_failing_call_is_counted_and_the_next_still_runs(self):
+        emitter = DeferredEmitter(8)
+        ran: list[int] = []
+        try:
+            emitter.submit(lambda: 1 / 0)
+            emitter.submit(ran.append, 1)
+            deadline = time.monotonic() + 5
+            while not ran and time.monotonic() < deadline:
+                time.sleep(0.005)
+        finally:
+            emitter.close()
+        assert ran == [1]
+        assert emitter.stats.snapshot()["errors"] == 1
+
+    def test_close_joins_the_thread(self):
+        emitter = DeferredEmitter(8)
+        emitter.submit(lambda: None)
+        thread = emitter._thread
+        emitter.close()
+        emitter.close()
+        assert thread is not None
+        assert not thread.is_alive()
+
+    def test_capacity_must_be_positive(self):
+        with pytest.raises(ValueError, match="capacity"):
+            DeferredEmitter(0)
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+    def test_a_forked_child_does_not_repeat_the_parents_queue(self):
+        """What the parent had queued is the parent's; the child starts its own thread."""
+        emitter = DeferredEmitter(8)
+        blocker = _Blocker()
+        read_end, write_end = os.pipe()
+        try:
+            emitter.submit(blocker)
+            assert blocker.started.wait(5)
+            emitter.submit(os.write, write_end, b"p")
+            pid = os.fork()
+            if pid == 0:  # the child
+                code = 1
+                try:
+                    if emitter.pending == 0:
+                        emitter.submit(os.write, write_end, b"c")
+                        emitter.flush()
+                        code = 0
+                finally:
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0
+            blocker.release.set()
+            emitter.flush()
+        finally:
+            blocker.release.set()
+            emitter.close()
+            os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            assert sorted(pipe.read()) == sorted(b"cp")
