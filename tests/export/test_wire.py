@@ -16,8 +16,11 @@ from __future__ import annotations
 import math
 import os
 import struct
+import sys
+from collections import OrderedDict
 from collections.abc import Callable
 from enum import Enum, IntEnum
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -247,6 +250,12 @@ class _Level(IntEnum):
     HIGH = 3
 
 
+class _Severity(IntEnum):
+    """A severity with a value no SDK level has (the SDK never checks)."""
+
+    HUGE = 10**18
+
+
 def _nested(depth: int) -> Any:
     value: Any = "deep"
     for _ in range(depth):
@@ -395,7 +404,12 @@ class TestTheCEncoderMatchesThePythonOne:
     @given(
         body=_ODD_VALUES,
         attributes=st.dictionaries(
-            st.one_of(_ODD_TEXT, st.sampled_from(["audit.integrity.seq", "audit.integrity"])),
+            st.one_of(
+                _ODD_TEXT,
+                st.sampled_from(
+                    ["audit.integrity.seq", "audit.integrity", "audit.integrity.\ud800", "\udc80"]
+                ),
+            ),
             _ODD_VALUES,
             max_size=10,
         ),
@@ -432,6 +446,33 @@ class TestTheCEncoderMatchesThePythonOne:
         record = _record("é" * 100_000, big)
         assert encode_record(record) == encode_record_python(record)
 
+    def test_found_in_review(self) -> None:
+        """Cases a review found where the two differed (or C read past a buffer)."""
+        cases = [
+            _record("b", {}, severity=_Severity.HUGE),  # 19 digits overran a text buffer
+            _record("b", {"audit.integrity.\ud800": 1, "a": 1}),  # ours: skipped, not encoded
+        ]
+        for record in cases:
+            assert encode_record(record) == encode_record_python(record)
+        encode_record_python(_record("b", {"red": "x"}))  # an equal str key in the cache
+        for encode in (encode_record, encode_record_python):
+            with pytest.raises(Unencodable):
+                encode(_record("b", {_Colour.RED: "x"}))
+
+    def test_attribute_mappings_that_are_not_plain_dicts(self) -> None:
+        ordered = OrderedDict([("a", 1), ("b", 2), ("c", 3)])
+        ordered.move_to_end("a")
+        for attributes in (MappingProxyType({"a": 1, "b": [2]}), ordered):
+            record = _record("b", {})
+            record.log_record.attributes = attributes  # type: ignore[assignment]
+            assert encode_record(record) == encode_record_python(record)
+
+    def test_no_utf8_copy_is_left_in_non_ascii_strings(self) -> None:
+        body = "é" * 100_000
+        before = sys.getsizeof(body)
+        encode_record(_record(body, {"ü" * 10: "ö" * 1000}))
+        assert sys.getsizeof(body) == before
+
     def test_misuse_gets_clear_errors(self) -> None:
         import otel_audit_otlpwire  # noqa: PLC0415
 
@@ -439,7 +480,7 @@ class TestTheCEncoderMatchesThePythonOne:
             otel_audit_otlpwire.encode_record(1, 2)  # type: ignore[call-arg]
         args: list[Any] = [0, 0, None, "b", None, 0, 0, b"", b"", 0, None]
         bad_attributes = [*args[:4], ["not", "a", "dict"], *args[5:]]
-        with pytest.raises(TypeError, match="dict or None"):
+        with pytest.raises(TypeError, match="must be a dict"):
             otel_audit_otlpwire.encode_record(*bad_attributes)
         bad_trace = [*args[:7], b"short", *args[8:]]
         with pytest.raises(ValueError, match="16 / 8 bytes"):

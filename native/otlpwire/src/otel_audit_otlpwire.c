@@ -31,8 +31,7 @@ typedef struct {
 static PyObject *unencodable = NULL; /* the exception class (configure) */
 static int max_depth = -1;           /* EXPORT.max_depth; -1 until configured */
 static Py_ssize_t max_items = 0;     /* EXPORT.max_items */
-static char *skip_prefix = NULL;     /* attributes under this prefix are the chain's */
-static Py_ssize_t skip_prefix_len = 0;
+static PyObject *skip_prefix = NULL; /* str: top-level keys under it are the chain's */
 
 static const char TOO_BIG[] = "container beyond the export bounds";
 static const char KEY_TYPE[] = "mapping key that is not a string";
@@ -183,6 +182,41 @@ static int put_hex(Buf *b, const unsigned char *s, Py_ssize_t n) {
     return 0;
 }
 
+/* Decimal text of an unsigned / signed 64-bit integer (no snprintf: no truncation). */
+static int put_u64(Buf *b, uint64_t v) {
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[sizeof tmp - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return put(b, tmp + sizeof tmp - n, n);
+}
+
+static int put_i64(Buf *b, long long v) {
+    if (v >= 0) return put_u64(b, (uint64_t)v);
+    if (put_byte(b, '-') < 0) return -1;
+    return put_u64(b, (uint64_t)0 - (uint64_t)v);
+}
+
+/* The UTF-8 of a str, strict (lone surrogates raise UnicodeEncodeError, as str.encode()).
+ * ASCII strings are read in place. Others are encoded into a new bytes object returned in
+ * *owner (the caller releases it): PyUnicode_AsUTF8AndSize would instead keep a UTF-8
+ * copy inside the str for its lifetime, tripling a large non-ASCII value's memory. */
+static const char *utf8_of(PyObject *s, Py_ssize_t *n, PyObject **owner) {
+    *owner = NULL;
+    if (PyUnicode_READY(s) < 0) return NULL;
+    if (PyUnicode_IS_ASCII(s)) {
+        *n = PyUnicode_GET_LENGTH(s);
+        return (const char *)PyUnicode_DATA(s);
+    }
+    PyObject *bytes = PyUnicode_AsUTF8String(s);
+    if (bytes == NULL) return NULL;
+    *owner = bytes;
+    *n = PyBytes_GET_SIZE(bytes);
+    return PyBytes_AS_STRING(bytes);
+}
+
 static int refuse(const char *why) {
     PyErr_SetString(unencodable, why);
     return -1;
@@ -230,6 +264,7 @@ done:
 
 typedef struct {
     const char *key;
+    PyObject *owner; /* the key's UTF-8 bytes when not ASCII, else NULL */
     Py_ssize_t klen;
     Py_ssize_t start; /* of "[key,V]" in the pairs buffer */
     Py_ssize_t end;
@@ -268,17 +303,19 @@ static int mapping_entries(PyObject *map, int depth, unsigned char wire_tag, int
             refuse(KEY_TYPE);
             goto done;
         }
-        Py_ssize_t klen;
-        const char *k = PyUnicode_AsUTF8AndSize(key, &klen);
-        if (k == NULL) goto done;
-        if (skip && skip_prefix_len && klen >= skip_prefix_len &&
-            memcmp(k, skip_prefix, (size_t)skip_prefix_len) == 0)
-            continue;
+        if (skip) { /* before encoding, as the Python reference tests the prefix first */
+            Py_ssize_t ours = PyUnicode_Tailmatch(key, skip_prefix, 0, PY_SSIZE_T_MAX, -1);
+            if (ours < 0) goto done;
+            if (ours) continue;
+        }
         if (count >= n) { /* cannot happen without Python code running; be safe */
             PyErr_SetString(PyExc_RuntimeError, "mapping changed size while encoding");
             goto done;
         }
         Pair *p = &pairs[count++];
+        Py_ssize_t klen;
+        const char *k = utf8_of(key, &klen, &p->owner);
+        if (k == NULL) goto done;
         p->key = k;
         p->klen = klen;
         p->start = texts.len;
@@ -298,6 +335,7 @@ static int mapping_entries(PyObject *map, int depth, unsigned char wire_tag, int
     }
     rc = 0;
 done:
+    for (Py_ssize_t i = 0; i < count; i++) Py_XDECREF(pairs[i].owner);
     PyMem_Free(pairs);
     buf_free(&texts);
     buf_free(&kv);
@@ -321,11 +359,15 @@ done:
 static int any_value(PyObject *v, int depth, Buf *wire, Buf *canon) {
     if (PyUnicode_CheckExact(v)) {
         Py_ssize_t n;
-        const char *s = PyUnicode_AsUTF8AndSize(v, &n);
-        if (s == NULL) return -1; /* lone surrogates: UnicodeEncodeError, as str.encode() */
-        if (put_field(wire, 0x0A, s, n) < 0) return -1;
-        if (put_str(canon, "{\"s\":") < 0 || put_quoted(canon, s, n) < 0) return -1;
-        return put_byte(canon, '}');
+        PyObject *owner;
+        const char *s = utf8_of(v, &n, &owner);
+        if (s == NULL) return -1;
+        int rc = -1;
+        if (put_field(wire, 0x0A, s, n) == 0 && put_str(canon, "{\"s\":") == 0 &&
+            put_quoted(canon, s, n) == 0)
+            rc = put_byte(canon, '}');
+        Py_XDECREF(owner);
+        return rc;
     }
     if (PyBool_Check(v)) {
         int t = v == Py_True;
@@ -338,9 +380,8 @@ static int any_value(PyObject *v, int depth, Buf *wire, Buf *canon) {
         if (overflow) return refuse(INT_RANGE);
         if (x == -1 && PyErr_Occurred()) return -1;
         if (put_byte(wire, 0x18) < 0 || put_varint(wire, (uint64_t)x) < 0) return -1;
-        char text[40];
-        int w = snprintf(text, sizeof text, "{\"i\":\"%lld\"}", x);
-        return put(canon, text, w);
+        if (put_str(canon, "{\"i\":\"") < 0 || put_i64(canon, x) < 0) return -1;
+        return put_str(canon, "\"}");
     }
     if (v == Py_None) return put_str(canon, "null");
     if (PyFloat_CheckExact(v)) {
@@ -350,7 +391,7 @@ static int any_value(PyObject *v, int depth, Buf *wire, Buf *canon) {
         PyObject *repr = PyObject_Repr(v); /* float's own repr: no Python code runs */
         if (repr == NULL) return -1;
         Py_ssize_t n;
-        const char *s = PyUnicode_AsUTF8AndSize(repr, &n);
+        const char *s = PyUnicode_AsUTF8AndSize(repr, &n); /* ASCII: no copy is kept */
         int rc = -1;
         if (s != NULL && put_str(canon, "{\"d\":") == 0 && put_quoted(canon, s, n) == 0)
             rc = put_byte(canon, '}');
@@ -399,9 +440,12 @@ static int optional_text(Buf *b, unsigned char tag, PyObject *o) {
         return -1;
     }
     Py_ssize_t n;
-    const char *s = PyUnicode_AsUTF8AndSize(o, &n);
+    PyObject *owner;
+    const char *s = utf8_of(o, &n, &owner);
     if (s == NULL) return -1;
-    return n ? put_field(b, tag, s, n) : 0;
+    int rc = n ? put_field(b, tag, s, n) : 0;
+    Py_XDECREF(owner);
+    return rc;
 }
 
 PyDoc_STRVAR(encode_record_doc,
@@ -424,8 +468,8 @@ static PyObject *encode_record(PyObject *self, PyObject *const *args, Py_ssize_t
         return NULL;
     }
     PyObject *attributes = args[4], *trace = args[7], *span = args[8];
-    if (attributes != Py_None && !PyDict_Check(attributes)) {
-        PyErr_SetString(PyExc_TypeError, "attributes must be a dict or None");
+    if (attributes != Py_None && !PyDict_CheckExact(attributes)) {
+        PyErr_SetString(PyExc_TypeError, "attributes must be a dict (not a subclass) or None");
         return NULL;
     }
     if (!PyBytes_Check(trace) || !PyBytes_Check(span) ||
@@ -464,16 +508,16 @@ static PyObject *encode_record(PyObject *self, PyObject *const *args, Py_ssize_t
     if (observed && (put_byte(&wire, 0x59) < 0 || put_fixed(&wire, observed, 8) < 0)) goto done;
     if (optional_text(&wire, 0x62, args[10]) < 0) goto done;
 
-    char number[32];
-    int w;
     if (put_str(&canon, "],\"body\":") < 0 || put(&canon, body_text.data, body_text.len) < 0)
         goto done;
-    w = snprintf(number, sizeof number, ",\"sev\":%llu,\"span\":\"", (unsigned long long)severity);
-    if (put(&canon, number, w) < 0) goto done;
+    if (put_str(&canon, ",\"sev\":") < 0 || put_u64(&canon, severity) < 0 ||
+        put_str(&canon, ",\"span\":\"") < 0)
+        goto done;
     if (put_hex(&canon, (const unsigned char *)PyBytes_AS_STRING(span), PyBytes_GET_SIZE(span)) < 0)
         goto done;
-    w = snprintf(number, sizeof number, "\",\"time\":\"%llu", (unsigned long long)timestamp);
-    if (put(&canon, number, w) < 0 || put_str(&canon, "\",\"trace\":\"") < 0) goto done;
+    if (put_str(&canon, "\",\"time\":\"") < 0 || put_u64(&canon, timestamp) < 0 ||
+        put_str(&canon, "\",\"trace\":\"") < 0)
+        goto done;
     if (put_hex(&canon, (const unsigned char *)PyBytes_AS_STRING(trace),
                 PyBytes_GET_SIZE(trace)) < 0)
         goto done;
@@ -502,13 +546,10 @@ PyDoc_STRVAR(configure_doc,
 
 static PyObject *configure(PyObject *self, PyObject *args) {
     (void)self;
-    PyObject *cls;
+    PyObject *cls, *prefix;
     int depth;
     Py_ssize_t items;
-    const char *prefix;
-    Py_ssize_t prefix_len;
-    if (!PyArg_ParseTuple(args, "Oins#:configure", &cls, &depth, &items, &prefix, &prefix_len))
-        return NULL;
+    if (!PyArg_ParseTuple(args, "OinU:configure", &cls, &depth, &items, &prefix)) return NULL;
     if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls,
                                                  (PyTypeObject *)PyExc_Exception)) {
         PyErr_SetString(PyExc_TypeError, "unencodable must be an Exception subclass");
@@ -518,15 +559,10 @@ static PyObject *configure(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "bounds must be non-negative");
         return NULL;
     }
-    char *copy = PyMem_Malloc((size_t)prefix_len + 1);
-    if (copy == NULL) return PyErr_NoMemory();
-    memcpy(copy, prefix, (size_t)prefix_len);
-    copy[prefix_len] = 0;
     Py_INCREF(cls);
     Py_XSETREF(unencodable, cls);
-    PyMem_Free(skip_prefix);
-    skip_prefix = copy;
-    skip_prefix_len = prefix_len;
+    Py_INCREF(prefix);
+    Py_XSETREF(skip_prefix, prefix);
     max_depth = depth;
     max_items = items;
     Py_RETURN_NONE;

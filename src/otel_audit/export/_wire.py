@@ -215,7 +215,9 @@ def encode_record(record: ReadableLogRecord) -> tuple[bytes, bytes]:
         return encode_record_python(record)
     lr = record.log_record
     severity = lr.severity_number
-    attributes = lr.attributes
+    attributes = attribute_dict(lr.attributes) if lr.attributes else None
+    if attributes is not None and type(attributes) is not dict:
+        attributes = dict(attributes.items())  # the C module reads a plain dict's storage
     trace_id = lr.trace_id or 0
     span_id = lr.span_id or 0
     return _native_encode(
@@ -223,7 +225,7 @@ def encode_record(record: ReadableLogRecord) -> tuple[bytes, bytes]:
         severity.value if severity is not None else 0,
         lr.severity_text or None,
         lr.body,
-        attribute_dict(attributes) if attributes else None,
+        attributes,
         record.dropped_attributes,
         int(lr.trace_flags) if lr.trace_flags is not None else 0,
         trace_id.to_bytes(16, "big") if trace_id else b"",
@@ -253,6 +255,8 @@ def encode_record_python(record: ReadableLogRecord) -> tuple[bytes, bytes]:  # n
     if attributes:
         for key, value in attribute_dict(attributes).items():
             kind = type(value)
+            if type(key) is not str:  # before the cache, where an equal str key may sit
+                raise Unencodable(_KEY_TYPE)
             if kind is str or kind is int or kind is bool:
                 encoded, item = _entry(key, kind, value)
             else:
