@@ -19,6 +19,13 @@ the added latency a user of a server with headroom sees, and the figure the budg
 
     python benchmarks/bench_http.py [--seconds 3] [--rounds 3] [--concurrency 4]
         [--utilisation 0.5] [--open-connections 8] [--delivery durable|batch]
+        [--only TEXT] [--variant NAME=VALUE ...]
+
+``--variant`` adds a third server: otel-audit with these extra environment variables
+(e.g. ``--variant OTEL_PYTHON_AUDIT_DEFER_EVENTS=false``). It takes part in the same
+rounds, so two designs are compared under the same host noise, which on a shared machine
+is larger than the difference between runs of one design. With three servers the order
+of a round reverses every round, so none always follows the same neighbour.
 """
 
 from __future__ import annotations
@@ -76,7 +83,13 @@ def free_port() -> int:
 
 
 def start_server(
-    port: int, sink: str, tmp: Path, *, audit: bool, delivery: str
+    port: int,
+    sink: str,
+    tmp: Path,
+    *,
+    audit: bool,
+    delivery: str,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     env = {
         "PATH": os.environ["PATH"],
@@ -100,6 +113,7 @@ def start_server(
     if not audit:
         env["OTEL_PYTHON_AUDIT_ENABLED"] = "false"
     env["OTEL_PYTHON_AUDIT_DELIVERY"] = delivery
+    env.update(extra_env or {})
     instrument = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
     if instrument is None:
         sys.exit("opentelemetry-instrument is not installed next to this interpreter")
@@ -172,22 +186,24 @@ def measure(  # noqa: PLR0917  # the benchmark's knobs, passed through
     load_label: str,
     rate: float,
 ) -> dict[str, Stats]:
-    """Alternating rounds against both servers; prints both rows and their ratio."""
-    samples: dict[str, list[float]] = {"baseline": [], "audit": []}
-    elapsed = {"baseline": 0.0, "audit": 0.0}
-    cpu = {name: cpu_seconds(servers[name].pid) for name in servers}
+    """Alternating rounds against every server; prints their rows and ratios to the baseline."""
+    names = list(servers)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    elapsed = dict.fromkeys(names, 0.0)
+    cpu = {name: cpu_seconds(servers[name].pid) for name in names}
     connections = args.concurrency if rate <= 0 else args.open_connections
-    for _ in range(args.rounds):
-        for name in ("baseline", "audit"):
+    for round_no in range(args.rounds):
+        order = names if round_no % 2 == 0 or len(names) < 3 else names[::-1]
+        for name in order:
             result = load(ports[name], scenario, connections, args.seconds, rate)
             samples[name].extend(result["latencies_ms"])
             elapsed[name] += result["elapsed_s"]
-            # The export threads finish this round's records before the other server's
-            # round starts, so neither server's deferred work lands in the other's timing.
+            # The export threads finish this round's records before the next server's
+            # round starts, so no server's deferred work lands in another's timing.
             wait_until_quiet(servers[name].pid)
     time.sleep(SETTLE_S)  # let the export threads finish this scenario's records
     stats: dict[str, Stats] = {}
-    for name in ("baseline", "audit"):
+    for name in names:
         lat = samples[name]
         used = cpu_seconds(servers[name].pid) - cpu[name]
         stats[name] = (
@@ -201,11 +217,13 @@ def measure(  # noqa: PLR0917  # the benchmark's knobs, passed through
             f"{label:<48} {load_label:<16} {name:<9} {p50:>8.3f} {p99:>8.3f} {rps:>8.0f} "
             f"{cpu_us:>10.0f}"
         )
-    b, a = stats["baseline"], stats["audit"]
-    print(
-        f"{'':<48} {'':<16} {'ratio':<9} {a[0] / b[0]:>8.3f} {a[1] / b[1]:>8.3f} "
-        f"{a[2] / b[2]:>8.3f} {a[3] / b[3]:>10.3f}   (audit / baseline)"
-    )
+    b = stats["baseline"]
+    for name in names[1:]:
+        a = stats[name]
+        print(
+            f"{'':<48} {'':<16} {'ratio':<9} {a[0] / b[0]:>8.3f} {a[1] / b[1]:>8.3f} "
+            f"{a[2] / b[2]:>8.3f} {a[3] / b[3]:>10.3f}   ({name} / baseline)"
+        )
     return stats
 
 
@@ -225,7 +243,17 @@ def main() -> None:
     parser.add_argument(
         "--only", default="", help="run only the scenarios whose label contains this text"
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="run a third server, otel-audit with these environment variables (repeatable)",
+    )
     args = parser.parse_args()
+    if any("=" not in item for item in args.variant):
+        parser.error("--variant takes NAME=VALUE")
+    variant = dict(item.split("=", 1) for item in args.variant)
 
     sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()
@@ -233,8 +261,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         ports = {"baseline": free_port(), "audit": free_port()}
+        if variant:
+            ports["variant"] = free_port()
+            print("variant: otel-audit with " + " ".join(f"{k}={v}" for k, v in variant.items()))
         servers = {
-            name: start_server(port, sink_url, tmp, audit=name == "audit", delivery=args.delivery)
+            name: start_server(
+                port,
+                sink_url,
+                tmp,
+                audit=name != "baseline",
+                delivery=args.delivery,
+                extra_env=variant if name == "variant" else None,
+            )
             for name, port in ports.items()
         }
         try:
@@ -253,9 +291,13 @@ def main() -> None:
                 open_loop = measure(
                     servers, ports, scenario, args, label, f"{rate:.0f} req/s", rate
                 )
-                ratio = open_loop["audit"][0] / open_loop["baseline"][0]
-                verdict = "OK" if ratio <= P50_BUDGET else "OVER"
-                print(f"{'':<48} budget open-loop p50 <= {P50_BUDGET:.2f}: {verdict} ({ratio:.2f})")
+                for name in list(servers)[1:]:
+                    ratio = open_loop[name][0] / open_loop["baseline"][0]
+                    verdict = "OK" if ratio <= P50_BUDGET else "OVER"
+                    print(
+                        f"{'':<48} budget open-loop p50 <= {P50_BUDGET:.2f}: {verdict} "
+                        f"({ratio:.2f}, {name})"
+                    )
         finally:
             for process in servers.values():
                 process.terminate()
