@@ -650,3 +650,16 @@ class TestThroughTheDurableProcessor:
         kept = (tmp_path / "last-resort.jsonl").read_text().splitlines()
         assert len(kept) == 3
         assert all('"encode_error"' in line for line in kept)
+
+
+@pytest.mark.parametrize("value", [0, 1, 127, 128, 2**40, 2**63 - 1, -1, -(2**63)])
+def test_the_chains_int_attribute_is_attribute(value: int) -> None:
+    assert _wire.int_attribute(_wire.key_head("audit.integrity.seq"), value) == _wire.attribute(
+        "audit.integrity.seq", value
+    )
+
+
+@pytest.mark.parametrize("value", ["", "f" * 64, "é" * 200])
+def test_the_chains_str_attribute_is_attribute(value: str) -> None:
+    key = "k" * 300  # a key longer than one varint byte
+    assert _wire.str_attribute(_wire.key_head(key), value) == _wire.attribute(key, value)

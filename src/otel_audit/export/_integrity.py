@@ -85,13 +85,16 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
 from otel_audit import semconv
 from otel_audit._catalogue import CATALOGUE, tag_attributes
 from otel_audit._ids import new_event_id
-from otel_audit.export._wire import attribute
+from otel_audit.export._wire import attribute, int_attribute, key_head, str_attribute
 
 PREFIX: Final = "audit.integrity."
 STREAM: Final = semconv.AUDIT_INTEGRITY_STREAM
 SEQ: Final = semconv.AUDIT_INTEGRITY_SEQ
 PREV: Final = semconv.AUDIT_INTEGRITY_PREV
 HMAC: Final = semconv.AUDIT_INTEGRITY_HMAC
+_SEQ_HEAD: Final = key_head(SEQ)
+_PREV_HEAD: Final = key_head(PREV)
+_HMAC_HEAD: Final = key_head(HMAC)
 KEY_ID: Final = semconv.AUDIT_INTEGRITY_KEY_ID
 ALG: Final = semconv.AUDIT_INTEGRITY_ALG
 
@@ -349,9 +352,15 @@ class IntegrityChain:
         if fixed[0] is not self.stream:
             fixed = self._fixed_fields = self._fields_of(self.stream)
         _, stream_field, alg_fields = fixed
-        tail = [message, stream_field, attribute(SEQ, seq), attribute(PREV, prev), alg_fields]
+        tail = [
+            message,
+            stream_field,
+            int_attribute(_SEQ_HEAD, seq),
+            str_attribute(_PREV_HEAD, prev),
+            alg_fields,
+        ]
         if mac is not None:
-            tail.append(attribute(HMAC, mac))
+            tail.append(str_attribute(_HMAC_HEAD, mac))
         out = [b"".join(tail)]
         if origin is not None:
             self._last_resource, self._last_scope = origin

@@ -196,6 +196,21 @@ def attribute(key: str, value: Any) -> bytes:
     return field(_LR_ATTRIBUTE, key_value(key, value)[0])
 
 
+def key_head(key: str) -> bytes:
+    """A ``KeyValue``'s key field, for :func:`int_attribute` / :func:`str_attribute`."""
+    return field(b"\x0a", key.encode())
+
+
+def int_attribute(head: bytes, value: int) -> bytes:
+    """``attribute(key, value)`` for an int64, ``head`` from :func:`key_head` (the chain's)."""
+    return field(_LR_ATTRIBUTE, head + field(_KV_VALUE, _ANY_INT + varint(value & _MASK64)))
+
+
+def str_attribute(head: bytes, value: str) -> bytes:
+    """``attribute(key, value)`` for a string, ``head`` from :func:`key_head` (the chain's)."""
+    return field(_LR_ATTRIBUTE, head + field(_KV_VALUE, field(_ANY_STRING, value.encode())))
+
+
 def encode_record(record: ReadableLogRecord) -> tuple[bytes, bytes]:
     """
     A ``LogRecord`` message (without integrity attributes) and its canonical form.
@@ -222,7 +237,7 @@ def encode_record(record: ReadableLogRecord) -> tuple[bytes, bytes]:
     span_id = lr.span_id or 0
     return _native_encode(
         lr.timestamp or 0,
-        severity.value if severity is not None else 0,
+        severity._value_ if severity is not None else 0,  # Enum's own field, without the property
         lr.severity_text or None,
         lr.body,
         attributes,
