@@ -35,6 +35,12 @@ class Actor:
     name: str | None = None
     roles: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # A list would stay the caller's to change, and events may be built later, on
+        # another thread (deferred events): what is recorded is what held at the call.
+        if type(self.roles) is not tuple:
+            object.__setattr__(self, "roles", tuple(self.roles))
+
     def attributes(self) -> dict[str, Any]:
         """The actor as OpenTelemetry ``user.*`` attributes."""
         out: dict[str, Any] = {}
@@ -108,6 +114,12 @@ class RequestContext:
     _attributes: Mapping[str, Any] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+
+    def __post_init__(self) -> None:
+        # Copied for the same reason as Actor.roles: attributes() may run later, on the
+        # thread that builds deferred events, and must see the values of this moment.
+        if self.extra:
+            object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
 
     def attributes(self) -> Mapping[str, Any]:
         """

@@ -68,7 +68,7 @@ _HOLD_S: Final = 0.0002
 """Hold the GIL at most this long before letting request threads run (see ``_drain``)."""
 
 _Job = tuple[
-    Context,  # OpenTelemetry's (span, baggage, suppression)
+    Context | None,  # OpenTelemetry's (span, baggage, suppression); None: a flush marker
     RequestContext | None,
     Mapping[str, Any] | None,  # audit_scope
     Callable[..., Any],
@@ -94,7 +94,7 @@ class DeferredEmitter:
         self.stats = ProcessorStats()
         """
         Calls run on the caller's thread (``inline.full``, ``inline.closed``,
-        ``inline.reentrant``) and calls that raised (``errors``).
+        ``inline.reentrant``, ``inline.no_thread``) and calls that raised (``errors``).
         """
         self._closed = False
         self._reset_state()
@@ -104,8 +104,10 @@ class DeferredEmitter:
     def _reset_state(self) -> None:
         # Also the at-fork hook: what the parent had queued is the parent's to emit.
         self._queue: deque[_Job] = deque()
-        self._wake = threading.Condition(threading.Lock())
-        self._drain_lock = threading.RLock()
+        # Re-entrant: a signal handler that records an event may interrupt submit() on
+        # the same thread while it holds this lock (a plain Lock deadlocked there).
+        self._wake = threading.Condition(threading.RLock())
+        self._drain_lock = threading.RLock()  # held while one job is popped and run
         self._sleeping = False
         self._thread: threading.Thread | None = None
         self._thread_id: int | None = None
@@ -121,7 +123,9 @@ class DeferredEmitter:
         Run ``fn(*args)`` soon on the emitter thread, in the caller's current context.
 
         Returns True if it was queued, False if it ran on the caller's thread (full,
-        closed, or called from the emitter thread). ``fn`` must not raise; if it does,
+        closed, no thread could be started, or called from the emitter thread). Before a
+        call runs on the caller's thread, what is queued runs first, so calls are
+        processed in the order they were made. ``fn`` must not raise; if it does,
         ``errors`` counts it.
         """
         if self._closed:
@@ -131,8 +135,8 @@ class DeferredEmitter:
         queue = self._queue
         if len(queue) >= self._capacity:
             return self._inline("inline.full", fn, args)
-        if self._thread is None or self._pid != os.getpid():
-            self._start()
+        if not self._running() and not self._start():
+            return self._inline("inline.no_thread", fn, args)
         # deque.append is atomic under the GIL
         queue.append((get_current(), _REQUEST.get(), _SCOPE.get(), fn, args))
         if self._closed:  # close() ran meanwhile: its thread may be gone
@@ -143,9 +147,33 @@ class DeferredEmitter:
                 self._wake.notify()
         return True
 
-    def flush(self) -> None:
-        """Run everything queued so far on the calling thread (the emitter may help)."""
-        self._drain(yield_gil=False)
+    def flush(self, timeout_s: float | None = None) -> bool:
+        """
+        Run what was queued before this call, helping the emitter; False on timeout.
+
+        A marker goes to the back of the queue and the call returns once it has run, so
+        producers that keep the queue full cannot hold it forever. On the emitter thread
+        itself (a processor that flushes) it returns at once: the emitter is already
+        running the queue in order, and draining it from inside one call's processing
+        would reorder them.
+        """
+        if threading.get_ident() == self._thread_id:
+            return True
+        marker = threading.Event()
+        self._queue.append((None, None, None, marker.set, ()))
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while not marker.is_set():
+            if deadline is None:
+                self._drain_lock.acquire()
+            else:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._drain_lock.acquire(timeout=remaining):
+                    return False
+            try:
+                self._run_next()
+            finally:
+                self._drain_lock.release()
+        return True
 
     def close(self) -> None:
         """Stop deferring: run what is queued, then let the thread end. Safe to call twice."""
@@ -154,28 +182,46 @@ class DeferredEmitter:
         with self._wake:
             self._wake.notify_all()
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
+        if (
+            thread is not None
+            and thread.ident is not None
+            and thread is not threading.current_thread()
+        ):
             thread.join(1.0)
 
     # --- internals -----------------------------------------------------------------
 
     def _inline(self, counter: str, fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
         self.stats.incr(counter)
+        if counter != "inline.reentrant":  # the emitter is running the queue in order
+            self.flush()
         try:
             fn(*args)
         except Exception:
             self.stats.incr("errors")
         return False
 
-    def _start(self) -> None:
+    def _running(self) -> bool:
+        thread = self._thread
+        return thread is not None and self._pid == os.getpid() and thread.is_alive()
+
+    def _start(self) -> bool:
+        """Start the emitter thread (again, after a fork or its death); False if it cannot."""
         with self._wake:
             if self._pid != os.getpid():
                 self._reset_state_locked()
-            if self._thread is not None:
-                return
+            if self._running():
+                return True
+            if self._thread is not None:  # it died: count it, start another
+                self.stats.incr("thread_restarts")
             thread = threading.Thread(target=self._loop, name="otel-audit-emitter", daemon=True)
+            try:
+                thread.start()  # refused in atexit handlers from Python 3.12 on
+            except RuntimeError:
+                self._thread = None
+                return False
             self._thread = thread
-            thread.start()
+            return True
 
     def _reset_state_locked(self) -> None:
         # A child whose at-fork hook did not run (a fork outside os.fork's hooks).
@@ -202,33 +248,40 @@ class DeferredEmitter:
             time.sleep(self._linger_s)
         return True
 
-    def _drain(self, *, yield_gil: bool) -> None:
-        """
-        Run queued calls in order until the queue is empty.
+    def _run_next(self) -> bool:
+        """Pop and run one job (the caller holds _drain_lock); False if none was queued."""
+        try:
+            job = self._queue.popleft()
+        except IndexError:
+            return False
+        try:
+            _run(job)
+        except BaseException:  # SystemExit, GreenletExit from a processor: count, go on
+            self.stats.incr("errors")
+        return True
 
-        On the emitter thread the GIL is given up every ``_HOLD_S`` (as the durable
-        intake does): otherwise a batch of events holds it for milliseconds and each
-        request thread that wants it meanwhile waits out the interpreter's 5 ms switch
-        interval. Not while a backlog builds up (a quarter of the capacity): then the
-        queue must shrink first.
+    def _drain(self) -> None:
+        """
+        Run queued calls in order until the queue is empty (the emitter thread's loop).
+
+        The drain lock is taken per call, so a flush from another thread takes its turn
+        between two calls. The GIL is given up every ``_HOLD_S`` (as the durable intake
+        does): otherwise a batch of events holds it for milliseconds and each request
+        thread that wants it meanwhile waits out the interpreter's 5 ms switch interval.
+        Not while a backlog builds up (a quarter of the capacity): then the queue must
+        shrink first.
         """
         queue = self._queue
-        with self._drain_lock:
-            held = time.perf_counter()
-            while True:
-                try:
-                    job = queue.popleft()
-                except IndexError:
+        held = time.perf_counter()
+        while queue:
+            with self._drain_lock:
+                if not self._run_next():
                     return
-                try:
-                    _run(job)
-                except Exception:
-                    self.stats.incr("errors")
-                if yield_gil and len(queue) <= self._capacity >> 2:
-                    now = time.perf_counter()
-                    if now - held >= _HOLD_S:
-                        time.sleep(0)
-                        held = time.perf_counter()
+            if len(queue) <= self._capacity >> 2:
+                now = time.perf_counter()
+                if now - held >= _HOLD_S:
+                    time.sleep(0)
+                    held = time.perf_counter()
 
     def _loop(self) -> None:
         """The thread's body, until :meth:`close`."""
@@ -237,15 +290,18 @@ class DeferredEmitter:
             try:
                 if not self._wait_for_work():
                     return
-                self._drain(yield_gil=True)
-            except Exception:  # never let the thread die with events queued
-                with contextlib.suppress(Exception):
+                self._drain()
+            except BaseException:  # never let the thread die with events queued
+                with contextlib.suppress(BaseException):
                     self.stats.incr("errors")
 
 
 def _run(job: _Job) -> None:
     """Run a captured call with the context it was captured in, then restore ours."""
     otel_context, request, scope, fn, args = job
+    if otel_context is None:  # a flush marker
+        fn(*args)
+        return
     span = get_current_span(otel_context)
     if type(span) is not NonRecordingSpan:  # keep the span's identity, not the object
         otel_context = set_span_in_context(NonRecordingSpan(span.get_span_context()), otel_context)

@@ -105,7 +105,9 @@ class ProcessorStats:
     """Counters of what the processor did; cheap to bump, read by tests and the CLI."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Re-entrant: a signal handler that records an event may interrupt incr() on the
+        # thread that holds it.
+        self._lock = threading.RLock()
         self._counts: Counter[str] = Counter()
 
     def incr(self, name: str, amount: int = 1) -> None:
@@ -193,18 +195,26 @@ class AuditProcessor(LogRecordProcessor):
     def shutdown(self) -> None:
         """Emit the deferred events; exporting processors own the other resources."""
         if self._deferred is not None:
-            self._deferred.close()
+            try:
+                self._deferred.close()
+            except Exception:  # never into the provider's shutdown of the processors after us
+                self.stats.incr("deferred_errors")
 
-    def force_flush(self, timeout_millis: int = 30000) -> bool:  # noqa: ARG002  # interface
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
         """
-        Emit the deferred security events (they then reach the exporting processors).
+        Emit the deferred security events queued so far (they then reach the exporters).
 
-        This processor is first in the chain, so the provider flushes the exporting
-        processors after the deferred events have entered them.
+        This processor is first in the chain, so with the SDK's synchronous multi
+        processor the exporting processors are flushed after the deferred events have
+        entered them. False if that took longer than ``timeout_millis``.
         """
-        if self._deferred is not None:
-            self._deferred.flush()
-        return True
+        if self._deferred is None:
+            return True
+        try:
+            return self._deferred.flush(timeout_millis / 1000)
+        except Exception:
+            self.stats.incr("deferred_errors")
+            return False
 
     # --- the steps ---------------------------------------------------------------
 

@@ -135,6 +135,20 @@ class TestThroughConfigure:
         assert kept.get_span_context() == span.get_span_context()
         assert seen_by_processors == [None]
 
+    def test_roles_and_extra_are_those_of_the_call(self, pipeline):
+        """Lists and dicts the caller keeps cannot change a deferred event (review)."""
+        provider, spy = pipeline
+        roles = ["viewer"]
+        extra = {"tenant.id": "t1"}
+        with request_context(RequestContext(actor=Actor(id="u1", roles=roles), extra=extra)):
+            otel_audit.security_event("authorization.denied", actor=Actor(id="u2", roles=roles))
+            roles.append("admin")
+            extra["tenant.id"] = "t2"
+        provider.force_flush()
+        ((_, rw),) = spy.seen
+        assert rw.log_record.attributes[semconv.USER_ROLES] == ("viewer",)
+        assert rw.log_record.attributes["tenant.id"] == "t1"
+
     def test_runs_without_a_flush(self, pipeline):
         """A sleeping emitter is woken by the first event; nobody has to flush."""
         _, spy = pipeline
@@ -217,7 +231,8 @@ class TestThroughConfigure:
 
 
 class TestEmitter:
-    def test_full_queue_runs_on_the_caller_without_loss(self):
+    def test_full_queue_runs_on_the_caller_without_loss_or_reordering(self):
+        """The overflowing call runs on the caller, after what was queued before it."""
         emitter = DeferredEmitter(2)
         ran: list[tuple[str, int]] = []
         blocker = _Blocker()
@@ -227,14 +242,106 @@ class TestEmitter:
             me = threading.get_ident()
             assert emitter.submit(lambda: ran.append(("a", threading.get_ident()))) is True
             assert emitter.submit(lambda: ran.append(("b", threading.get_ident()))) is True
+            threading.Timer(0.2, blocker.release.set).start()
             assert emitter.submit(lambda: ran.append(("c", threading.get_ident()))) is False
-            assert ran == [("c", me)]
+            assert [name for name, _ in ran] == ["a", "b", "c"]
+            assert ran[-1] == ("c", me)
             assert emitter.stats.snapshot()["inline.full"] == 1
         finally:
             blocker.release.set()
             emitter.close()
-        assert [name for name, _ in ran] == ["c", "a", "b"]
-        assert all(thread != me for name, thread in ran if name != "c")
+
+    def test_flush_returns_although_producers_keep_the_queue_busy(self):
+        """It waits for what was queued before it, not for an empty queue (review)."""
+        emitter = DeferredEmitter(64, linger_s=0)
+        stop = threading.Event()
+
+        def produce() -> None:
+            while not stop.is_set():
+                emitter.submit(time.sleep, 0.0005)
+
+        producers = [threading.Thread(target=produce) for _ in range(4)]
+        for thread in producers:
+            thread.start()
+        try:
+            time.sleep(0.1)
+            started = time.monotonic()
+            assert emitter.flush(5.0) is True
+            assert time.monotonic() - started < 5.0
+        finally:
+            stop.set()
+            for thread in producers:
+                thread.join()
+            emitter.close()
+
+    def test_flush_times_out(self):
+        emitter = DeferredEmitter(8)
+        blocker = _Blocker()
+        try:
+            emitter.submit(blocker)
+            assert blocker.started.wait(5)
+            emitter.submit(lambda: None)
+            assert emitter.flush(0.1) is False
+        finally:
+            blocker.release.set()
+            emitter.close()
+
+    def test_a_flush_from_a_call_on_the_emitter_does_not_reorder(self):
+        emitter = DeferredEmitter(16)
+        order: list[str] = []
+
+        def first() -> None:
+            order.append("first")
+            assert emitter.flush() is True  # a processor that flushes
+
+        blocker = _Blocker()
+        try:
+            emitter.submit(blocker)
+            assert blocker.started.wait(5)
+            emitter.submit(first)
+            emitter.submit(order.append, "second")
+            blocker.release.set()
+            assert emitter.flush(5.0) is True
+        finally:
+            emitter.close()
+        assert order == ["first", "second"]
+
+    def test_a_thread_that_cannot_start_runs_the_call_inline(self, monkeypatch):
+        """Python 3.12+ refuses new threads in atexit handlers (review)."""
+        emitter = DeferredEmitter(8)
+        monkeypatch.setattr(threading.Thread, "start", _refuse_start)
+        ran: list[int] = []
+        assert emitter.submit(ran.append, 1) is False
+        assert ran == [1]
+        assert emitter.stats.snapshot()["inline.no_thread"] == 1
+        emitter.close()  # no "cannot join thread before it is started"
+
+    def test_a_system_exit_from_a_call_does_not_end_the_thread(self):
+        emitter = DeferredEmitter(8, linger_s=0)
+        ran: list[int] = []
+        try:
+            emitter.submit(_raise_system_exit)  # caught per job: the thread lives on
+            emitter.submit(ran.append, 1)
+            assert emitter.flush(5.0) is True
+            assert ran == [1]
+            assert emitter.stats.snapshot()["errors"] == 1
+        finally:
+            emitter.close()
+
+    def test_a_signal_handler_that_records_an_event_does_not_deadlock(self):
+        """A handler interrupting submit() on the same thread (plain locks deadlocked)."""
+        emitter = DeferredEmitter(8)
+        ran: list[str] = []
+        try:
+            with emitter._wake:  # as if interrupted inside submit()
+                emitter.submit(ran.append, "from the handler")
+                emitter.stats.incr("x")
+                with emitter.stats._lock:
+                    emitter.stats.incr("y")
+            assert emitter.flush(5.0) is True
+        finally:
+            emitter.close()
+        assert ran == ["from the handler"]
 
     def test_a_call_from_the_emitter_thread_runs_there(self):
         """An alert raised while an event is processed must not wait for its own thread."""
@@ -307,3 +414,11 @@ class TestEmitter:
             os.close(write_end)
         with os.fdopen(read_end, "rb") as pipe:
             assert sorted(pipe.read()) == sorted(b"cp")
+
+
+def _refuse_start(self: threading.Thread) -> None:
+    raise RuntimeError("can't create new thread at interpreter shutdown")
+
+
+def _raise_system_exit() -> None:
+    raise SystemExit(3)
