@@ -111,6 +111,7 @@ class DeferredEmitter:
         self._sleeping = False
         self._thread: threading.Thread | None = None
         self._thread_id: int | None = None
+        self._runner: int | None = None  # the thread running a queued call right now
         self._pid = os.getpid()
 
     @property
@@ -128,10 +129,16 @@ class DeferredEmitter:
         processed in the order they were made. ``fn`` must not raise; if it does,
         ``errors`` counts it.
         """
+        me = threading.get_ident()
+        if me in (self._thread_id, self._runner):
+            # From inside a queued call (an alert raised while an event is processed),
+            # on the emitter or on a thread that is flushing: right away, as without
+            # deferral. Queued, it could land behind a flush's marker; running the queue
+            # first would process other events inside this one (the detections ignore
+            # events that arrive while they raise an alert).
+            return self._inline("inline.reentrant", fn, args)
         if self._closed:
             return self._inline("inline.closed", fn, args)
-        if threading.get_ident() == self._thread_id:
-            return self._inline("inline.reentrant", fn, args)
         queue = self._queue
         if len(queue) >= self._capacity:
             return self._inline("inline.full", fn, args)
@@ -230,6 +237,7 @@ class DeferredEmitter:
         self._sleeping = False
         self._thread = None
         self._thread_id = None
+        self._runner = None
         self._pid = os.getpid()
 
     def _wait_for_work(self) -> bool:
@@ -254,10 +262,13 @@ class DeferredEmitter:
             job = self._queue.popleft()
         except IndexError:
             return False
+        outer, self._runner = self._runner, threading.get_ident()
         try:
             _run(job)
         except BaseException:  # SystemExit, GreenletExit from a processor: count, go on
             self.stats.incr("errors")
+        finally:
+            self._runner = outer
         return True
 
     def _drain(self) -> None:

@@ -274,6 +274,44 @@ class TestEmitter:
                 thread.join()
             emitter.close()
 
+    def test_a_call_made_by_a_call_that_a_flush_runs_is_flushed_too(self):
+        """An alert raised while flush() runs its event (the demo lost its export alert)."""
+        emitter = DeferredEmitter(8)
+        ran: list[str] = []
+
+        def event() -> None:
+            ran.append("event")
+            emitter.submit(ran.append, "alert")
+
+        blocker = _Blocker()
+        try:
+            emitter.submit(blocker)
+            assert blocker.started.wait(5)
+            emitter.submit(event)
+            threading.Timer(0.1, blocker.release.set).start()
+            assert emitter.flush(5.0) is True
+            assert ran == ["event", "alert"]
+        finally:
+            blocker.release.set()
+            emitter.close()
+
+    def test_a_call_made_by_a_call_runs_right_after_it_also_while_closing(self):
+        """Not after the rest of the queue run nested inside it (the demo lost an alert)."""
+        emitter = DeferredEmitter(8, linger_s=1.0)  # the thread lingers: close() runs the queue
+        order: list[str] = []
+        runners: set[int] = set()
+
+        def grant() -> None:
+            runners.add(threading.get_ident())
+            order.append("grant")
+            emitter.submit(order.append, "alert")
+
+        emitter.submit(grant)
+        emitter.submit(order.append, "export")
+        emitter.close()
+        assert runners == {threading.get_ident()}
+        assert order == ["grant", "alert", "export"]
+
     def test_flush_times_out(self):
         emitter = DeferredEmitter(8)
         blocker = _Blocker()
