@@ -227,7 +227,8 @@ static int refuse(const char *why) {
 static int any_value(PyObject *v, int depth, Buf *wire, Buf *canon);
 
 /* A KeyValue message's bytes (key field, then the value field) into `wire`; the value's
- * canonical text into `canon`. `scratch` holds the value's AnyValue bytes meanwhile. */
+ * canonical text into `canon`. `av` holds the value's AnyValue bytes meanwhile: the value
+ * field's length prefix needs them first. */
 static int key_value(const char *key, Py_ssize_t klen, PyObject *value, int depth, Buf *wire,
                      Buf *canon) {
     Buf av = {0};
