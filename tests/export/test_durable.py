@@ -6,6 +6,7 @@ import stat
 from pathlib import Path
 
 from _receivers import Fault, HttpReceiver, wait_until
+from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 
 from otel_audit import semconv
@@ -59,6 +60,60 @@ class TestHealthy:
             assert processor._integrity.signed
         finally:
             processor.shutdown()
+
+
+class _Keep(LogRecordProcessor):
+    """Keeps the records it sees, so a test can change one after the durable path took it."""
+
+    def __init__(self) -> None:
+        self.seen: list[ReadWriteLogRecord] = []
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        self.seen.append(log_record)
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+class TestWhatIsExported:
+    def test_the_record_as_it_stood_when_the_durable_path_took_it(self, make_pipeline):
+        """
+        Without a pre_export step, on_emit encodes the record at once: a processor (or
+        the application) that changes it later does not change the audit record.
+        """
+        exporter = InMemoryLogRecordExporter()
+        pipe = make_pipeline(exporter)
+        keep = _Keep()
+        pipe.provider.add_log_record_processor(keep)  # runs after the durable path
+        [event_id] = pipe.emit(1, note="original")
+        [record] = keep.seen
+        record.log_record.body = "changed later"
+        record.log_record.attributes = {"note": "changed later"}
+        assert pipe.processor.force_flush(10_000)
+        [got] = exporter.get_finished_logs()
+        assert got.log_record.body.startswith("login failed #")
+        assert got.log_record.attributes["note"] == "original"
+        assert got.log_record.attributes[semconv.EVENT_ID] == event_id
+
+    def test_with_a_pre_export_step_it_sees_the_records_themselves(self, make_pipeline):
+        """Tier 2 runs on the intake thread over the queued records, before encoding."""
+        seen: list[str] = []
+
+        def pre_export(batch):
+            for record in batch:
+                seen.append(record.log_record.attributes[semconv.EVENT_ID])
+                record.log_record.body = "rewritten by pre_export"
+
+        exporter = InMemoryLogRecordExporter()
+        pipe = make_pipeline(exporter, pre_export=pre_export)
+        ids = pipe.emit(3)
+        assert pipe.processor.force_flush(10_000)
+        assert seen == ids
+        bodies = {r.log_record.body for r in exporter.get_finished_logs()}
+        assert bodies == {"rewritten by pre_export"}
 
 
 class TestCollectorDown:

@@ -22,6 +22,7 @@ from typing import Any
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLogRecord
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -89,30 +90,34 @@ def decode_request(payload: bytes) -> list[ReadableLogRecord]:
                     sl.schema_url or None,
                     _attributes(sl.scope.attributes) or None,
                 )
-            for lr in sl.log_records:
-                context = None
-                if len(lr.trace_id) == 16 and len(lr.span_id) == 8:  # noqa: PLR2004  # OTLP id sizes
-                    span_context = SpanContext(
-                        int.from_bytes(lr.trace_id, "big"),
-                        int.from_bytes(lr.span_id, "big"),
-                        is_remote=False,
-                        trace_flags=TraceFlags(lr.flags & 0xFF),
-                    )
-                    context = set_span_in_context(NonRecordingSpan(span_context))
-                record = LogRecord(
-                    timestamp=lr.time_unix_nano or None,
-                    observed_timestamp=lr.observed_time_unix_nano or None,
-                    context=context,
-                    severity_text=lr.severity_text or None,
-                    severity_number=SeverityNumber(lr.severity_number)
-                    if lr.severity_number
-                    else None,
-                    body=any_value_to_python(lr.body) if lr.HasField("body") else None,
-                    attributes=_attributes(lr.attributes),
-                    event_name=lr.event_name or None,
-                )
-                out.append(ReadableLogRecord(record, resource, scope))
+            out.extend(decode_log_record(lr, resource, scope) for lr in sl.log_records)
     return out
+
+
+def decode_log_record(
+    lr: PbLogRecord, resource: Resource, scope: InstrumentationScope | None
+) -> ReadableLogRecord:
+    """Rebuild one SDK record from its ``LogRecord`` message."""
+    context = None
+    if len(lr.trace_id) == 16 and len(lr.span_id) == 8:  # noqa: PLR2004  # OTLP id sizes
+        span_context = SpanContext(
+            int.from_bytes(lr.trace_id, "big"),
+            int.from_bytes(lr.span_id, "big"),
+            is_remote=False,
+            trace_flags=TraceFlags(lr.flags & 0xFF),
+        )
+        context = set_span_in_context(NonRecordingSpan(span_context))
+    record = LogRecord(
+        timestamp=lr.time_unix_nano or None,
+        observed_timestamp=lr.observed_time_unix_nano or None,
+        context=context,
+        severity_text=lr.severity_text or None,
+        severity_number=SeverityNumber(lr.severity_number) if lr.severity_number else None,
+        body=any_value_to_python(lr.body) if lr.HasField("body") else None,
+        attributes=_attributes(lr.attributes),
+        event_name=lr.event_name or None,
+    )
+    return ReadableLogRecord(record, resource, scope)
 
 
 def count_records(request: ExportLogsServiceRequest) -> int:

@@ -7,10 +7,11 @@ and on a crash. For audit records each of those is a silent hole in the evidence
 
 How records move (two threads, so a slow collector never stalls the intake)::
 
-    app thread      on_emit: select → bounded deque (queue_size)       block / drop policy
-                       │
-    intake thread   batch → pre_export (tier-2) → encode (export/_wire; values that need
-                       │   the export bounds: sanitize + SDK encoder) → integrity chain in
+    app thread      on_emit: select → encode (export/_wire; values that need the export
+                       │   bounds: sanitize + SDK encoder) → bounded deque (queue_size)
+                       │   block / drop policy.  With a pre_export step, the record itself
+                       │   is queued and encoded on the intake thread after that step.
+    intake thread   batch → [pre_export (tier-2) → encode] → integrity chain in
                        │   request order → append to the spool (WAL); yields the GIL
                        │   between records unless a burst is backing up the queue
                        │   spool full / unusable → bounded memory FIFO (queue_size records)
@@ -69,7 +70,12 @@ from opentelemetry.sdk.resources import Resource
 
 from otel_audit._bounded import EXPORT, bound_value
 from otel_audit._processor import is_security_event, wipe_record
-from otel_audit.export._codec import count_records, decode_request, sanitized_record
+from otel_audit.export._codec import (
+    count_records,
+    decode_log_record,
+    decode_request,
+    sanitized_record,
+)
 from otel_audit.export._integrity import IntegrityChain
 from otel_audit.export._internal_log import log_failure, logger
 from otel_audit.export._metrics import DeliveryStats, NoOpDeliveryMetrics, OTelDeliveryMetrics
@@ -177,6 +183,26 @@ class _SdkEncoded(NamedTuple):
 
     records: list[PbLogRecord]
     origin: tuple[Any, Any]
+
+
+class _Early(NamedTuple):
+    """
+    A record encoded in ``on_emit``, where there is no ``pre_export`` step to wait for.
+
+    Only bytes wait in the queue then, not the record: a ``LogRecord`` with its
+    attribute mapping, context and locks is some dozens of objects the garbage collector
+    tracks, and in a queue that lingers for ``schedule_delay_millis`` they lived long
+    enough to be promoted to the oldest generation, making full collections (tens of
+    milliseconds with the GIL held) more frequent. Encoding at once also fixes what is
+    exported as the record stood when this processor saw it.
+    """
+
+    item: _WireEncoded | _SdkEncoded
+    resource: Any
+    instrumentation_scope: Any
+
+
+_Queued = ReadWriteLogRecord | _Early
 
 
 def _weak_call(method: Callable[[], None]) -> Callable[[], None]:
@@ -303,7 +329,7 @@ class DurableLogRecordProcessor(LogRecordProcessor):
         self._lock = threading.Lock()
         self._not_empty = threading.Condition(self._lock)
         self._not_full = threading.Condition(self._lock)
-        self._queue: deque[ReadWriteLogRecord] = deque()
+        self._queue: deque[_Queued] = deque()
         self._waiters = 0
         self._stopping = False
         self._flush_requested = False
@@ -376,10 +402,15 @@ class DurableLogRecordProcessor(LogRecordProcessor):
             if self._shutdown:
                 self._lose([log_record], "shutdown")
                 return
-            # Queued as it is, like the SDK's batch processor: a copy (3 µs here) would
-            # protect only top-level fields, and the caller's context lives no longer
-            # than the queue does.
-            record = log_record
+            # Without a pre_export step the record is encoded now and only its bytes
+            # wait (see _Early). With one, it is queued as it is, like the SDK's batch
+            # processor: a copy (3 µs here) would protect only top-level fields.
+            record: _Queued = log_record
+            if self._pre_export is None:
+                early = self._encode_early(log_record)
+                if early is None:
+                    return  # lost to an encoding failure: counted and kept as last resort
+                record = early
             full = False
             with self._lock:
                 queue = self._queue
@@ -393,7 +424,7 @@ class DurableLogRecordProcessor(LogRecordProcessor):
                     if n in (1, self._batch_size):
                         self._not_empty.notify()
             if full:
-                self._lose([record], self._pressure or "queue_full")
+                self._lose([log_record], self._pressure or "queue_full")
         except Exception:
             with contextlib.suppress(Exception):
                 self.stats.add("dropped", 1, "internal_error")
@@ -443,7 +474,7 @@ class DurableLogRecordProcessor(LogRecordProcessor):
                 log_failure("intake failed; continuing")
         self._final_checkpoint()
 
-    def _take(self) -> tuple[list[ReadWriteLogRecord], bool]:
+    def _take(self) -> tuple[list[_Queued], bool]:
         with self._lock:
             queue = self._queue
             while not queue and not self._stopping:
@@ -473,8 +504,19 @@ class DurableLogRecordProcessor(LogRecordProcessor):
                 self._not_full.notify_all()
             return take, self._stopping
 
-    def _process(self, take: Sequence[ReadWriteLogRecord]) -> None:
+    def _process(self, take: Sequence[_Queued]) -> None:
         self._held_since = time.perf_counter()
+        if self._pre_export is None:
+            try:
+                early = [r for r in take if isinstance(r, _Early)]  # all of them here
+                payload, count = encode_request(early, _early_item, self._finish_one)
+            except Exception:  # a bug: nothing here is expected to fail
+                log_failure("encoding a batch failed")
+                self._lose(_decoded(take), "encode_error")
+                return
+            if count:
+                self._put(payload, count)
+            return
         readable = [
             ReadableLogRecord(
                 r.log_record,
@@ -483,6 +525,7 @@ class DurableLogRecordProcessor(LogRecordProcessor):
                 r.limits,
             )
             for r in take
+            if not isinstance(r, _Early)  # never both kinds: pre_export is fixed at start
         ]
         if self._pre_export is not None:
             try:
@@ -525,9 +568,29 @@ class DurableLogRecordProcessor(LogRecordProcessor):
             time.sleep(0)
             self._held_since = time.perf_counter()
 
+    def _encode_early(self, record: ReadWriteLogRecord) -> _Early | None:
+        """``on_emit``'s encoding (no pre_export step); None if the record was lost."""
+        resource = record.resource if record.resource is not None else Resource.get_empty()
+        try:
+            message, canonical = encode_record(record)
+        except Exception:  # the slow path wants a ReadableLogRecord, as the intake's
+            readable = ReadableLogRecord(
+                record.log_record, resource, record.instrumentation_scope, record.limits
+            )
+            item = self._encode(readable)
+            if item is None:
+                return None
+            return _Early(item, resource, record.instrumentation_scope)
+        origin = (resource, record.instrumentation_scope)
+        return _Early(_WireEncoded(message, canonical, origin), *origin)
+
     def _encode_one(self, record: ReadableLogRecord) -> _WireEncoded | _SdkEncoded | None:
-        """Wire bytes and canonical form, or (if a value needs bounding) an SDK-encoded record."""
+        """The intake's encoding of a record that waited for the pre_export step."""
         self._let_others_run()
+        return self._encode(record)
+
+    def _encode(self, record: ReadableLogRecord) -> _WireEncoded | _SdkEncoded | None:
+        """Wire bytes and canonical form, or (if a value needs bounding) an SDK-encoded record."""
         try:
             message, canonical = encode_record(record)
         except Exception:  # a value that needs bounding first (or an odd type)
@@ -874,7 +937,7 @@ class DurableLogRecordProcessor(LogRecordProcessor):
             stranded = list(self._queue)
             self._queue.clear()
         if stranded:
-            self._lose(stranded, "shutdown")
+            self._lose(_decoded(stranded), "shutdown")
         self._write_stats()
         self._spool.close()
         with contextlib.suppress(Exception):
@@ -895,6 +958,29 @@ class DurableLogRecordProcessor(LogRecordProcessor):
             "spool_usable": self._spool_usable,
             "counters": self.stats.snapshot(),
         }
+
+
+def _early_item(early: _Early) -> _WireEncoded | _SdkEncoded:
+    return early.item
+
+
+def _decoded(queued: Sequence[_Queued]) -> list[ReadableLogRecord | ReadWriteLogRecord]:
+    """Queued entries as records again, for the last resort (encoded ones are decoded)."""
+    records: list[ReadableLogRecord | ReadWriteLogRecord] = []
+    for entry in queued:
+        if not isinstance(entry, _Early):
+            records.append(entry)
+            continue
+        item = entry.item
+        messages = (
+            item.records
+            if isinstance(item, _SdkEncoded)
+            else [PbLogRecord.FromString(item.message)]
+        )
+        records.extend(
+            decode_log_record(pb, entry.resource, entry.instrumentation_scope) for pb in messages
+        )
+    return records
 
 
 def _validate(

@@ -30,13 +30,13 @@ import math
 import struct
 from collections.abc import Callable, Sequence
 from json.encoder import encode_basestring
-from typing import Any, Final
+from typing import Any, Final, Protocol, TypeVar
 
 from opentelemetry.exporter.otlp.proto.common._internal import (
     _encode_instrumentation_scope,
     _encode_resource,
 )
-from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs import ReadableLogRecord, ReadWriteLogRecord
 
 from otel_audit._bounded import EXPORT
 from otel_audit._records import attribute_dict
@@ -211,7 +211,7 @@ def str_attribute(head: bytes, value: str) -> bytes:
     return field(_LR_ATTRIBUTE, head + field(_KV_VALUE, field(_ANY_STRING, value.encode())))
 
 
-def encode_record(record: ReadableLogRecord) -> tuple[bytes, bytes]:
+def encode_record(record: ReadableLogRecord | ReadWriteLogRecord) -> tuple[bytes, bytes]:
     """
     A ``LogRecord`` message (without integrity attributes) and its canonical form.
 
@@ -250,7 +250,7 @@ def encode_record(record: ReadableLogRecord) -> tuple[bytes, bytes]:
     )
 
 
-def encode_record_python(record: ReadableLogRecord) -> tuple[bytes, bytes]:  # noqa: C901, PLR0912  # field by field
+def encode_record_python(record: ReadableLogRecord | ReadWriteLogRecord) -> tuple[bytes, bytes]:  # noqa: C901, PLR0912  # field by field
     """:func:`encode_record` in Python: the reference, and the path without the C encoder."""
     lr = record.log_record
     out: list[bytes] = []
@@ -375,9 +375,21 @@ class _Group:
         self.items: list[Any] = []
 
 
+class Origin(Protocol):
+    """Where a record came from: what :func:`encode_request` groups by."""
+
+    @property
+    def resource(self) -> Any: ...
+    @property
+    def instrumentation_scope(self) -> Any: ...
+
+
+_R = TypeVar("_R", bound=Origin)
+
+
 def encode_request(
-    records: Sequence[ReadableLogRecord],
-    encode_one: Callable[[ReadableLogRecord], Any],
+    records: Sequence[_R],
+    encode_one: Callable[[_R], Any],
     finish: Callable[[Any], list[bytes]],
 ) -> tuple[bytes, int]:
     """
