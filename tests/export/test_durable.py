@@ -98,6 +98,22 @@ class TestWhatIsExported:
         assert got.log_record.attributes["note"] == "original"
         assert got.log_record.attributes[semconv.EVENT_ID] == event_id
 
+    def test_each_record_keeps_its_own_scope_beyond_the_origin_table(self, make_pipeline):
+        """Queued bytes name their (resource, scope) by index; past 256 pairs, directly."""
+        exporter = InMemoryLogRecordExporter()
+        pipe = make_pipeline(exporter)
+        for i in range(300):
+            pipe.provider.get_logger(f"scope.{i}").emit(
+                body=f"event {i}",
+                event_name="authentication.failure",
+                attributes={semconv.AUDIT_EVENT_NAME: "authentication.failure"},
+            )
+        assert pipe.processor.force_flush(10_000)
+        got = {
+            r.log_record.body: r.instrumentation_scope.name for r in exporter.get_finished_logs()
+        }
+        assert got == {f"event {i}": f"scope.{i}" for i in range(300)}
+
     def test_with_a_pre_export_step_it_sees_the_records_themselves(self, make_pipeline):
         """Tier 2 runs on the intake thread over the queued records, before encoding."""
         seen: list[str] = []
@@ -152,7 +168,8 @@ class TestCollectorDown:
         with HttpReceiver(port) as back:
             second = make_pipeline(OTLPHttpLogExporter(endpoint, timeout_s=5))
             assert wait_until(lambda: set(ids) <= set(back.event_ids()), 30)
-            assert second.processor.stats["replayed"] >= 200
+            # counted once the sender has the receiver's answer, just after it arrived
+            assert wait_until(lambda: second.processor.stats["replayed"] >= 200, 10)
 
 
 class TestPrivacyOfTheSpool:

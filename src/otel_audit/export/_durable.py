@@ -202,7 +202,16 @@ class _Early(NamedTuple):
     instrumentation_scope: Any
 
 
-_Queued = ReadWriteLogRecord | _Early
+_Bytes = tuple[bytes, bytes, int]
+"""
+The usual queued form: a record's wire bytes, canonical bytes and the index of its
+(resource, scope) in the processor's table. Holding only atoms, the tuple is untracked
+by the garbage collector at its first collection and never promoted.
+"""
+
+_Queued = ReadWriteLogRecord | _Early | _Bytes
+
+_MAX_ORIGINS: Final = 256  # beyond this many (resource, scope) pairs, entries are _Early
 
 
 def _weak_call(method: Callable[[], None]) -> Callable[[], None]:
@@ -330,6 +339,8 @@ class DurableLogRecordProcessor(LogRecordProcessor):
         self._not_empty = threading.Condition(self._lock)
         self._not_full = threading.Condition(self._lock)
         self._queue: deque[_Queued] = deque()
+        self._origins: list[tuple[Any, Any]] = []  # (resource, scope), see _Bytes
+        self._origin_index: dict[tuple[int, int], int] = {}  # by id: the list keeps them
         self._waiters = 0
         self._stopping = False
         self._flush_requested = False
@@ -508,11 +519,11 @@ class DurableLogRecordProcessor(LogRecordProcessor):
         self._held_since = time.perf_counter()
         if self._pre_export is None:
             try:
-                early = [r for r in take if isinstance(r, _Early)]  # all of them here
+                early = [self._early_view(r) for r in take]
                 payload, count = encode_request(early, _early_item, self._finish_one)
             except Exception:  # a bug: nothing here is expected to fail
                 log_failure("encoding a batch failed")
-                self._lose(_decoded(take), "encode_error")
+                self._lose(self._decoded(take), "encode_error")
                 return
             if count:
                 self._put(payload, count)
@@ -525,7 +536,7 @@ class DurableLogRecordProcessor(LogRecordProcessor):
                 r.limits,
             )
             for r in take
-            if not isinstance(r, _Early)  # never both kinds: pre_export is fixed at start
+            if isinstance(r, ReadWriteLogRecord)  # never mixed: pre_export is fixed at start
         ]
         if self._pre_export is not None:
             try:
@@ -568,20 +579,44 @@ class DurableLogRecordProcessor(LogRecordProcessor):
             time.sleep(0)
             self._held_since = time.perf_counter()
 
-    def _encode_early(self, record: ReadWriteLogRecord) -> _Early | None:
+    def _encode_early(self, record: ReadWriteLogRecord) -> _Bytes | _Early | None:
         """``on_emit``'s encoding (no pre_export step); None if the record was lost."""
         resource = record.resource if record.resource is not None else Resource.get_empty()
+        scope = record.instrumentation_scope
         try:
             message, canonical = encode_record(record)
         except Exception:  # the slow path wants a ReadableLogRecord, as the intake's
-            readable = ReadableLogRecord(
-                record.log_record, resource, record.instrumentation_scope, record.limits
-            )
+            readable = ReadableLogRecord(record.log_record, resource, scope, record.limits)
             item = self._encode(readable)
             if item is None:
                 return None
-            return _Early(item, resource, record.instrumentation_scope)
-        origin = (resource, record.instrumentation_scope)
+            return _Early(item, resource, scope)
+        index = self._origin_index.get((id(resource), id(scope)))
+        if index is None:
+            index = self._add_origin(resource, scope)
+            if index is None:
+                return _Early(_WireEncoded(message, canonical, (resource, scope)), resource, scope)
+        return (message, canonical, index)
+
+    def _add_origin(self, resource: Any, scope: Any) -> int | None:
+        with self._lock:
+            key = (id(resource), id(scope))
+            index = self._origin_index.get(key)
+            if index is None and len(self._origins) < _MAX_ORIGINS:
+                index = len(self._origins)
+                self._origins.append((resource, scope))
+                self._origin_index[key] = index
+            return index
+
+    def _early_view(self, entry: _Queued) -> _Early:
+        """A queued entry in the shape encode_request groups (made only while encoding)."""
+        if isinstance(entry, _Early):
+            return entry
+        if isinstance(entry, ReadWriteLogRecord):  # pre_export mode only: never here
+            msg = "a record was queued without being encoded"
+            raise TypeError(msg)
+        message, canonical, index = entry
+        origin = self._origins[index]
         return _Early(_WireEncoded(message, canonical, origin), *origin)
 
     def _encode_one(self, record: ReadableLogRecord) -> _WireEncoded | _SdkEncoded | None:
@@ -937,11 +972,31 @@ class DurableLogRecordProcessor(LogRecordProcessor):
             stranded = list(self._queue)
             self._queue.clear()
         if stranded:
-            self._lose(_decoded(stranded), "shutdown")
+            self._lose(self._decoded(stranded), "shutdown")
         self._write_stats()
         self._spool.close()
         with contextlib.suppress(Exception):
             self._exporter.shutdown()
+
+    def _decoded(self, queued: Sequence[_Queued]) -> list[ReadableLogRecord | ReadWriteLogRecord]:
+        """Queued entries as records again, for the last resort (encoded ones are decoded)."""
+        records: list[ReadableLogRecord | ReadWriteLogRecord] = []
+        for entry in queued:
+            if isinstance(entry, ReadWriteLogRecord):
+                records.append(entry)
+                continue
+            early = self._early_view(entry)
+            item = early.item
+            messages = (
+                item.records
+                if isinstance(item, _SdkEncoded)
+                else [PbLogRecord.FromString(item.message)]
+            )
+            records.extend(
+                decode_log_record(pb, early.resource, early.instrumentation_scope)
+                for pb in messages
+            )
+        return records
 
     def status(self) -> dict[str, Any]:
         """Counters plus what is waiting where; what ``otel-audit spool stats`` shows."""
@@ -962,25 +1017,6 @@ class DurableLogRecordProcessor(LogRecordProcessor):
 
 def _early_item(early: _Early) -> _WireEncoded | _SdkEncoded:
     return early.item
-
-
-def _decoded(queued: Sequence[_Queued]) -> list[ReadableLogRecord | ReadWriteLogRecord]:
-    """Queued entries as records again, for the last resort (encoded ones are decoded)."""
-    records: list[ReadableLogRecord | ReadWriteLogRecord] = []
-    for entry in queued:
-        if not isinstance(entry, _Early):
-            records.append(entry)
-            continue
-        item = entry.item
-        messages = (
-            item.records
-            if isinstance(item, _SdkEncoded)
-            else [PbLogRecord.FromString(item.message)]
-        )
-        records.extend(
-            decode_log_record(pb, entry.resource, entry.instrumentation_scope) for pb in messages
-        )
-    return records
 
 
 def _validate(
