@@ -95,10 +95,21 @@ class EventObserver(Protocol):
 
 
 def is_security_event(record: ReadWriteLogRecord | LogRecord) -> bool:
-    """True for records the AuditProcessor tagged as security events."""
+    """
+    True for records the AuditProcessor tagged as security events.
+
+    Asked twice of every record (the durable and the ordinary path each select), so it
+    reads the dict behind the SDK's ``BoundedAttributes`` when there is one: its
+    ``__len__`` and ``__contains__`` are Python methods.
+    """
     log_record = record.log_record if isinstance(record, ReadWriteLogRecord) else record
     attrs = log_record.attributes
-    return bool(attrs) and semconv.AUDIT_EVENT_NAME in attrs  # type: ignore[operator]
+    if attrs is None:
+        return False
+    inner = getattr(attrs, "_dict", None)
+    if type(inner) is dict:
+        return semconv.AUDIT_EVENT_NAME in inner
+    return bool(attrs) and semconv.AUDIT_EVENT_NAME in attrs
 
 
 class ProcessorStats:
