@@ -238,7 +238,7 @@ def configure(
         if set_global and owns:
             set_logger_provider(provider)
         _api._set_provider(provider, deferred)  # noqa: SLF001  # package-internal wiring
-        handler = _bridge(provider) if bridge_logging else None
+        handler = _bridge(provider, deferred, audit) if bridge_logging else None
         tuned = _tune_security_loggers(settings) if bridge_logging else ()
         _state = _State(provider, audit, handler, owns, tuned)
         return provider
@@ -249,7 +249,9 @@ def _single_use(exporter: LogRecordExporter) -> Callable[[], LogRecordExporter]:
     return lambda: exporter
 
 
-def _bridge(provider: LoggerProvider) -> AuditLoggingHandler:
+def _bridge(
+    provider: LoggerProvider, emitter: DeferredEmitter | None, audit: AuditProcessor
+) -> AuditLoggingHandler:
     """Attach our handler to the root logger, replacing any OTel handler for this provider.
 
     Under ``opentelemetry-instrument`` the logging instrumentation attaches its own
@@ -260,7 +262,11 @@ def _bridge(provider: LoggerProvider) -> AuditLoggingHandler:
     for existing in list(root.handlers):
         if getattr(existing, "_logger_provider", None) is provider:
             root.removeHandler(existing)
-    handler = AuditLoggingHandler(logger_provider=provider)
+    handler = AuditLoggingHandler(
+        logger_provider=provider,
+        emitter=emitter,
+        note=audit.note_request_event if emitter is not None else None,
+    )
     root.addHandler(handler)
     return handler
 

@@ -9,7 +9,9 @@ GIL-bound server the response cannot leave before that work is done. ``security_
 application thread, with the parts of its context the record is built from (the
 OpenTelemetry context with the active span and baggage, otel-audit's request context and
 ``audit_scope``) and its timestamp, and this module's thread emits it a few milliseconds
-later, after the response has gone.
+later, after the response has gone. The stdlib bridge (``AuditLoggingHandler``) does the
+same with the record it has translated on the caller's thread, so both kinds of events
+share one queue and leave in the order they were made.
 
 Only those three are captured, not ``contextvars.copy_context()``: a copy keeps every
 context variable of the request alive until the emitter runs (Flask's request context,

@@ -19,9 +19,10 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
+from collections.abc import Callable
 from contextlib import suppress
 from time import time_ns
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from opentelemetry._logs import LogRecord, NoOpLogger
 from opentelemetry.context import get_current
@@ -31,11 +32,28 @@ from opentelemetry.instrumentation.logging.handler import _RESERVED_ATTRS, Loggi
 from otel_audit._bounded import bound_mapping, is_plain
 from otel_audit._records import writable
 
+if TYPE_CHECKING:
+    from otel_audit._deferred import DeferredEmitter
+
 _OTEL_EVENT_NAME: Final = "otel.event.name"
 _DEPRECATED_EVENT_NAME: Final = "event.name"
 _SEVERITY_TEXT: Final = {"WARNING": "WARN", "CRITICAL": "FATAL"}
 # Loggers are cached per stdlib logger name; names come from code, but stay bounded anyway.
 _MAX_CACHED_LOGGERS: Final = 4096
+
+
+class _Origin(NamedTuple):
+    """
+    What the fallback record needs of a stdlib record.
+
+    Not the record itself: its args and traceback would stay alive while a deferred
+    record waits.
+    """
+
+    logger: str
+    levelno: int
+    levelname: str
+    event_name: str | None
 
 
 def _event_name_of(record: logging.LogRecord) -> str | None:
@@ -51,10 +69,19 @@ class AuditLoggingHandler(LoggingHandler):
     the record (and any secret in it) to stderr.
     """
 
-    def __init__(self, level: int = logging.NOTSET, logger_provider: Any = None) -> None:
+    def __init__(
+        self,
+        level: int = logging.NOTSET,
+        logger_provider: Any = None,
+        *,
+        emitter: DeferredEmitter | None = None,
+        note: Callable[[LogRecord, str | None], None] | None = None,
+    ) -> None:
         super().__init__(level=level, logger_provider=logger_provider)
         self._errors_lock = threading.Lock()
         self._loggers: dict[str, Any] = {}
+        self._emitter = emitter
+        self._note = note  # AuditProcessor.note_request_event, for deferred records
         self.errors = 0
 
     def _attributes(self, record: logging.LogRecord) -> tuple[dict[str, Any], str | None]:
@@ -110,7 +137,15 @@ class AuditLoggingHandler(LoggingHandler):
         )
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Translate and emit; any failure is counted, never raised."""
+        """
+        Translate and emit; any failure is counted, never raised.
+
+        With an emitter (``OTEL_PYTHON_AUDIT_DEFER_EVENTS``), the record is translated
+        here, which fixes its message, attributes (plain values, or bounded copies) and
+        timestamps, and the processors run on the emitter's thread, in the same queue as
+        ``security_event()`` calls: the two kinds of events leave in the order they were
+        made, and the logging call does not pay for tagging, redaction and encoding.
+        """
         emitting = self._is_emitting
         if emitting.get():
             return  # a record logged while translating one (e.g. by the SDK's cleaner)
@@ -120,11 +155,36 @@ class AuditLoggingHandler(LoggingHandler):
             if logger is None:
                 logger = self._logger_for(record.name)
             if logger is not None:
-                logger.emit(writable(logger, self._to_otel(record), plain=True))
+                translated = self._to_otel(record)
+                emitter = self._emitter
+                if emitter is None:
+                    logger.emit(writable(logger, translated, plain=True))
+                else:
+                    if self._note is not None:
+                        self._note(translated, record.name)
+                    origin = _Origin(
+                        record.name, record.levelno, record.levelname, _event_name_of(record)
+                    )
+                    emitter.submit(self._emit_later, logger, translated, origin)
         except Exception as exc:
             with self._errors_lock:
                 self.errors += 1
-            self._emit_fallback(record, exc)
+            self._emit_fallback(
+                _Origin(record.name, record.levelno, record.levelname, _event_name_of(record)), exc
+            )
+        finally:
+            emitting.reset(token)
+
+    def _emit_later(self, logger: Any, translated: LogRecord, origin: _Origin) -> None:
+        """The processors' part of :meth:`emit`, on the emitter's thread; never raises."""
+        emitting = self._is_emitting
+        token = emitting.set(True)  # records the processors log are not bridged back
+        try:
+            logger.emit(writable(logger, translated, plain=True))
+        except Exception as exc:
+            with self._errors_lock:
+                self.errors += 1
+            self._emit_fallback(origin, exc)
         finally:
             emitting.reset(token)
 
@@ -137,15 +197,15 @@ class AuditLoggingHandler(LoggingHandler):
             self._loggers[name] = logger
         return logger
 
-    def _emit_fallback(self, record: logging.LogRecord, exc: Exception) -> None:
+    def _emit_fallback(self, origin: _Origin, exc: Exception) -> None:
         """Keep the fact that something was logged (a security event must not vanish)."""
         with suppress(Exception):  # the error counter already records the loss
-            self._logger_provider.get_logger(record.name).emit(
+            self._logger_provider.get_logger(origin.logger).emit(
                 body="[otel-audit: the log message could not be formatted]",
-                severity_number=std_to_otel(record.levelno),
-                severity_text=record.levelname,
+                severity_number=std_to_otel(origin.levelno),
+                severity_text=origin.levelname,
                 attributes={"otel_audit.handler_error": type(exc).__name__},
-                event_name=_event_name_of(record),
+                event_name=origin.event_name,
             )
 
     @property

@@ -227,6 +227,27 @@ class AuditProcessor(LogRecordProcessor):
             self.stats.incr("deferred_errors")
             return False
 
+    def note_request_event(self, record: LogRecord, scope_name: str | None) -> None:
+        """
+        Note in the request context that ``record`` is a security event of its category.
+
+        For a record whose processing is deferred, called on the caller's thread: the
+        web middleware reads the categories when the response starts (a 401 after the
+        application's own ``authentication.failure`` is the same fact), before the
+        emitter has processed the record. Never raises.
+        """
+        try:
+            request = _REQUEST.get()
+            if request is None:
+                return
+            attrs = record.attributes if record.attributes is not None else {}
+            name = self._event_name(record, attrs, scope_name)  # type: ignore[arg-type]  # read only
+            if name is not None:
+                event_type = self._catalogue.get(name) or _uncatalogued(name)
+                request.emitted.categories.add(event_type.category.value)
+        except Exception:
+            self.stats.incr("processing_errors")
+
     # --- the steps ---------------------------------------------------------------
 
     def _process(self, rw: ReadWriteLogRecord) -> bool:

@@ -206,9 +206,10 @@ OTEL_PYTHON_AUDIT_DEFER_EVENTS: Final = "OTEL_PYTHON_AUDIT_DEFER_EVENTS"
 """
 .. envvar:: OTEL_PYTHON_AUDIT_DEFER_EVENTS
 
-``true`` (default) or ``false``: ``security_event()`` and the web middleware's automatic
-events capture the call (timestamp, span, request context) on the application's thread
-and build the record on a background thread, after the response has gone. A full queue
+``true`` (default) or ``false``: ``security_event()``, the web middleware's automatic
+events and records of the stdlib bridge capture the call (timestamp, span, request
+context; a stdlib record's message and ``extra=`` values) on the application's thread
+and are processed on a background thread, in call order, after the response has gone. A full queue
 (``OTEL_PYTHON_AUDIT_QUEUE_SIZE``) or a closed pipeline builds it on the caller's thread
 instead; nothing is dropped. ``LoggerProvider.force_flush()`` runs what is pending.
 """

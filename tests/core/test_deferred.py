@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import logging
 import os
 import threading
 import time
@@ -460,3 +461,100 @@ def _refuse_start(self: threading.Thread) -> None:
 
 def _raise_system_exit() -> None:
     raise SystemExit(3)
+
+
+@pytest.fixture
+def bridged(request: pytest.FixtureRequest) -> Iterator[tuple[LoggerProvider, _Spy]]:
+    """The ``pipeline`` fixture with the stdlib bridge on the root logger."""
+    overrides = getattr(request, "param", {})
+    otel_audit.shutdown()
+    provider = LoggerProvider(shutdown_on_exit=False)
+    otel_audit.configure(
+        environ={},
+        logger_provider=provider,
+        exporters=[],
+        set_global=False,
+        bridge_logging=True,
+        **overrides,
+    )
+    spy = _Spy()
+    provider.add_log_record_processor(spy)
+    try:
+        yield provider, spy
+    finally:
+        otel_audit.shutdown()
+
+
+_SECURITY = logging.getLogger("security")
+
+
+class TestStdlibRecords:
+    def test_processed_on_the_emitter_in_call_order_with_security_event(self, bridged):
+        """A `security` logger record no longer overtakes an earlier security_event()."""
+        provider, spy = bridged
+        blocker = _Blocker()
+        otel_audit.get_audit_processor()._deferred.submit(blocker)
+        assert blocker.started.wait(5)
+        otel_audit.security_event("session.created", actor="amy")
+        _SECURITY.warning("bad password", extra={"otel.event.name": "authentication.failure"})
+        otel_audit.security_event("session.revoked", actor="amy")
+        assert spy.seen == []  # the logging call did not run the processors
+        blocker.release.set()
+        provider.force_flush()
+        assert spy.names() == ["session.created", "authentication.failure", "session.revoked"]
+
+    def test_the_record_is_fixed_at_the_call(self, bridged):
+        """Message, extra values and timestamps are taken when the caller logs."""
+        provider, spy = bridged
+        body = {"username": "bob", "tries": [1]}
+        before = time.time_ns()
+        _SECURITY.warning(
+            "login failed for %s",
+            "bob",
+            extra={"otel.event.name": "authentication.failure", "request.body": body},
+        )
+        body["username"] = "changed"
+        body["tries"].append(2)
+        time.sleep(0.05)
+        provider.force_flush()
+        ((_, rw),) = spy.seen
+        record = rw.log_record
+        assert record.body == "login failed for bob"
+        assert dict(record.attributes["request.body"]) == {"username": "bob", "tries": (1,)}
+        assert before <= record.timestamp < before + 50_000_000
+
+    def test_the_app_event_suppresses_the_automatic_401_before_it_is_processed(self, bridged):
+        """The middleware learns the category on the caller's thread, as for security_event()."""
+        ctx = RequestContext(path="/login")
+        with request_context(ctx):
+            _SECURITY.warning("bad password", extra={"otel.event.name": "authentication.failure"})
+            assert "authentication" in ctx.emitted.categories
+            logging.getLogger("app").warning("not a security event")
+            assert ctx.emitted.categories == {"authentication"}
+
+    def test_a_record_whose_processing_fails_is_counted_and_kept_as_a_fact(
+        self, bridged, monkeypatch
+    ):
+        """The fallback record says something was logged; the handler counts the error."""
+        provider, spy = bridged
+        handler = otel_audit._configure._state.handler
+        from otel_audit import _handler  # noqa: PLC0415
+
+        def broken(logger, record, *, plain):
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(_handler, "writable", broken)
+        _SECURITY.warning("bad password", extra={"otel.event.name": "authentication.failure"})
+        provider.force_flush()
+        assert handler.errors == 1
+        ((_, rw),) = spy.seen
+        assert rw.log_record.body == "[otel-audit: the log message could not be formatted]"
+        assert rw.log_record.event_name == "authentication.failure"
+        assert rw.log_record.attributes["otel_audit.handler_error"] == "RuntimeError"
+
+    @pytest.mark.parametrize("bridged", [{"defer_events": False}], indirect=True)
+    def test_off_processes_on_the_callers_thread(self, bridged):
+        _, spy = bridged
+        _SECURITY.warning("bad password", extra={"otel.event.name": "authentication.failure"})
+        ((thread, _),) = spy.seen
+        assert thread == threading.get_ident()
