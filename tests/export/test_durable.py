@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import stat
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from _receivers import Fault, HttpReceiver, wait_until
-from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor, ReadWriteLogRecord
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 
 from otel_audit import semconv
@@ -130,6 +134,97 @@ class TestWhatIsExported:
         assert seen == ids
         bodies = {r.log_record.body for r in exporter.get_finished_logs()}
         assert bodies == {"rewritten by pre_export"}
+
+
+class _RaisingOnItems(Mapping[str, Any]):
+    """An attribute mapping that answers membership but raises when its items are read."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def items(self) -> Any:
+        raise RuntimeError("items")
+
+
+class _SetAttributes(_Keep):
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        log_record.log_record.attributes = _RaisingOnItems(dict(log_record.log_record.attributes))
+
+
+def _last_resort(tmp_path: Path) -> list[dict[str, Any]]:
+    path = tmp_path / "last-resort.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+class TestNothingLostUncounted:
+    def test_an_event_still_encoding_when_shutdown_ends_is_counted_and_kept(
+        self, make_pipeline, tmp_path: Path
+    ):
+        """shutdown() collected the queue's leftovers before this event reached the queue."""
+        pipe = make_pipeline(InMemoryLogRecordExporter())
+        processor = pipe.processor
+        encode = processor._encode_early
+
+        def slow_encode(record, origins):
+            stopper = threading.Thread(target=processor.shutdown)
+            stopper.start()
+            stopper.join(10)
+            return encode(record, origins)
+
+        processor._encode_early = slow_encode
+        pipe.emit(1)
+        assert processor.stats.dropped == {"shutdown": 1}
+        assert [line["otel_audit_last_resort"] for line in _last_resort(tmp_path)] == ["shutdown"]
+
+    def test_a_mapping_that_raises_when_read_is_counted_and_kept(self, make_pipeline, tmp_path):
+        """The encoders and the sanitizer fail; the record goes to the last resort."""
+        exporter = InMemoryLogRecordExporter()
+        durable = make_pipeline(exporter).processor
+        provider = LoggerProvider(shutdown_on_exit=False)
+        provider.add_log_record_processor(_SetAttributes())
+        provider.add_log_record_processor(durable)
+        provider.get_logger("t").emit(
+            body="hostile", attributes={semconv.AUDIT_EVENT_NAME: "authentication.failure"}
+        )
+        assert durable.force_flush(5_000)
+        assert exporter.get_finished_logs() == ()
+        assert durable.stats.dropped == {"encode_error": 1}
+        assert [line["otel_audit_last_resort"] for line in _last_resort(tmp_path)] == [
+            "encode_error"
+        ]
+
+    def test_a_batch_with_an_entry_that_cannot_be_decoded_keeps_the_others(
+        self, make_pipeline, tmp_path, monkeypatch
+    ):
+        """When a batch fails, each entry is decoded for the last resort on its own."""
+
+        def broken(resource: Any) -> bytes:
+            raise RuntimeError("resource encoding broke")
+
+        monkeypatch.setattr("otel_audit.export._wire._resource_bytes", broken)
+        # the intake lingers until the flush: both land in one batch, the second damaged
+        pipe = make_pipeline(InMemoryLogRecordExporter(), schedule_delay_millis=60_000)
+        processor = pipe.processor
+        pipe.emit(2)
+        with processor._lock:
+            assert len(processor._queue) == 2
+            message, canonical, _ = processor._queue[-1]
+            processor._queue[-1] = (message, canonical, 99)  # an origin the table lacks
+        processor.force_flush(3_000)
+        assert processor.stats.dropped == {"encode_error": 2}
+        assert len(_last_resort(tmp_path)) == 1
 
 
 class TestCollectorDown:

@@ -214,6 +214,22 @@ _Queued = ReadWriteLogRecord | _Early | _Bytes
 _MAX_ORIGINS: Final = 256  # beyond this many (resource, scope) pairs, entries are _Early
 
 
+class _Origins:
+    """
+    The (resource, scope) pairs that queued :data:`_Bytes` entries name by index.
+
+    One object, replaced whole after a fork, so that an entry is always read against the
+    table it was encoded with. Keyed by ``id()``: the list keeps the objects alive, so an
+    id cannot be reused while its entry exists.
+    """
+
+    __slots__ = ("index", "pairs")
+
+    def __init__(self) -> None:
+        self.pairs: list[tuple[Any, Any]] = []
+        self.index: dict[tuple[int, int], int] = {}
+
+
 def _weak_call(method: Callable[[], None]) -> Callable[[], None]:
     ref = weakref.WeakMethod(method)
 
@@ -339,8 +355,7 @@ class DurableLogRecordProcessor(LogRecordProcessor):
         self._not_empty = threading.Condition(self._lock)
         self._not_full = threading.Condition(self._lock)
         self._queue: deque[_Queued] = deque()
-        self._origins: list[tuple[Any, Any]] = []  # (resource, scope), see _Bytes
-        self._origin_index: dict[tuple[int, int], int] = {}  # by id: the list keeps them
+        self._origins = _Origins()
         self._waiters = 0
         self._stopping = False
         self._flush_requested = False
@@ -401,7 +416,7 @@ class DurableLogRecordProcessor(LogRecordProcessor):
 
     # --- application thread ---------------------------------------------------------
 
-    def on_emit(self, log_record: ReadWriteLogRecord) -> None:  # noqa: C901  # flat on purpose: hot path
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         """Queue a security event; cheap, bounded, never raises."""
         try:
             if not self._selected(log_record):
@@ -417,29 +432,40 @@ class DurableLogRecordProcessor(LogRecordProcessor):
             # wait (see _Early). With one, it is queued as it is, like the SDK's batch
             # processor: a copy (3 µs here) would protect only top-level fields.
             record: _Queued = log_record
+            origins = self._origins
             if self._pre_export is None:
-                early = self._encode_early(log_record)
+                early = self._encode_early(log_record, origins)
                 if early is None:
                     return  # lost to an encoding failure: counted and kept as last resort
                 record = early
-            full = False
-            with self._lock:
-                queue = self._queue
-                if len(queue) >= self._queue_size:
-                    if self._overflow == "block" and self._block_timeout_s > 0:
-                        self._wait_for_room()
-                    full = len(queue) >= self._queue_size
-                if not full:
-                    queue.append(record)
-                    n = len(queue)
-                    if n in (1, self._batch_size):
-                        self._not_empty.notify()
-            if full:
-                self._lose([log_record], self._pressure or "queue_full")
+            lost = self._enqueue(record, origins)
+            if lost is not None:
+                self._lose([log_record], lost)
         except Exception:
             with contextlib.suppress(Exception):
                 self.stats.add("dropped", 1, "internal_error")
                 log_failure("on_emit failed; the event is counted as dropped")
+
+    def _enqueue(self, record: _Queued, origins: _Origins) -> str | None:
+        """Append to the queue (waiting for room if the policy says so); why not, or None."""
+        with self._lock:
+            if self._shutdown:  # shut down while encoding: its leftovers are collected
+                return "shutdown"
+            queue = self._queue
+            if len(queue) >= self._queue_size:
+                if self._overflow == "block" and self._block_timeout_s > 0:
+                    self._wait_for_room()
+                if len(queue) >= self._queue_size:
+                    return self._pressure or "queue_full"
+            if self._origins is not origins and not isinstance(
+                record, (_Early, ReadWriteLogRecord)
+            ):
+                record = _early_of(record, origins)  # encoded against a replaced table (fork)
+            queue.append(record)
+            n = len(queue)
+            if n in (1, self._batch_size):
+                self._not_empty.notify()
+        return None
 
     def _selected(self, record: ReadWriteLogRecord) -> bool:
         if self._select is None:
@@ -579,7 +605,9 @@ class DurableLogRecordProcessor(LogRecordProcessor):
             time.sleep(0)
             self._held_since = time.perf_counter()
 
-    def _encode_early(self, record: ReadWriteLogRecord) -> _Bytes | _Early | None:
+    def _encode_early(
+        self, record: ReadWriteLogRecord, origins: _Origins
+    ) -> _Bytes | _Early | None:
         """``on_emit``'s encoding (no pre_export step); None if the record was lost."""
         resource = record.resource if record.resource is not None else Resource.get_empty()
         scope = record.instrumentation_scope
@@ -591,21 +619,21 @@ class DurableLogRecordProcessor(LogRecordProcessor):
             if item is None:
                 return None
             return _Early(item, resource, scope)
-        index = self._origin_index.get((id(resource), id(scope)))
+        index = origins.index.get((id(resource), id(scope)))
         if index is None:
-            index = self._add_origin(resource, scope)
+            index = self._add_origin(resource, scope, origins)
             if index is None:
                 return _Early(_WireEncoded(message, canonical, (resource, scope)), resource, scope)
         return (message, canonical, index)
 
-    def _add_origin(self, resource: Any, scope: Any) -> int | None:
+    def _add_origin(self, resource: Any, scope: Any, origins: _Origins) -> int | None:
         with self._lock:
             key = (id(resource), id(scope))
-            index = self._origin_index.get(key)
-            if index is None and len(self._origins) < _MAX_ORIGINS:
-                index = len(self._origins)
-                self._origins.append((resource, scope))
-                self._origin_index[key] = index
+            index = origins.index.get(key)
+            if index is None and len(origins.pairs) < _MAX_ORIGINS:
+                index = len(origins.pairs)
+                origins.pairs.append((resource, scope))  # before the index publishes it
+                origins.index[key] = index
             return index
 
     def _early_view(self, entry: _Queued) -> _Early:
@@ -615,9 +643,7 @@ class DurableLogRecordProcessor(LogRecordProcessor):
         if isinstance(entry, ReadWriteLogRecord):  # pre_export mode only: never here
             msg = "a record was queued without being encoded"
             raise TypeError(msg)
-        message, canonical, index = entry
-        origin = self._origins[index]
-        return _Early(_WireEncoded(message, canonical, origin), *origin)
+        return _early_of(entry, self._origins)
 
     def _encode_one(self, record: ReadableLogRecord) -> _WireEncoded | _SdkEncoded | None:
         """The intake's encoding of a record that waited for the pre_export step."""
@@ -629,7 +655,11 @@ class DurableLogRecordProcessor(LogRecordProcessor):
         try:
             message, canonical = encode_record(record)
         except Exception:  # a value that needs bounding first (or an odd type)
-            clean = sanitized_record(record)
+            try:
+                clean = sanitized_record(record)
+            except Exception:  # e.g. an attribute mapping that raises when read
+                self._lose([record], "encode_error")
+                return None
             if clean is not None:
                 self.stats.add("sanitized", 1)
                 record = clean
@@ -979,23 +1009,31 @@ class DurableLogRecordProcessor(LogRecordProcessor):
             self._exporter.shutdown()
 
     def _decoded(self, queued: Sequence[_Queued]) -> list[ReadableLogRecord | ReadWriteLogRecord]:
-        """Queued entries as records again, for the last resort (encoded ones are decoded)."""
+        """
+        Queued entries as records again, for the last resort (encoded ones are decoded).
+
+        Entry by entry: one that cannot be decoded is counted as dropped
+        (``encode_error``) and the others are still returned.
+        """
         records: list[ReadableLogRecord | ReadWriteLogRecord] = []
         for entry in queued:
             if isinstance(entry, ReadWriteLogRecord):
                 records.append(entry)
                 continue
-            early = self._early_view(entry)
-            item = early.item
-            messages = (
-                item.records
-                if isinstance(item, _SdkEncoded)
-                else [PbLogRecord.FromString(item.message)]
-            )
-            records.extend(
-                decode_log_record(pb, early.resource, early.instrumentation_scope)
-                for pb in messages
-            )
+            try:
+                early = self._early_view(entry)
+                item = early.item
+                messages = (
+                    item.records
+                    if isinstance(item, _SdkEncoded)
+                    else [PbLogRecord.FromString(item.message)]
+                )
+                records.extend(
+                    decode_log_record(pb, early.resource, early.instrumentation_scope)
+                    for pb in messages
+                )
+            except Exception:
+                self.stats.add("dropped", 1, "encode_error")
         return records
 
     def status(self) -> dict[str, Any]:
@@ -1013,6 +1051,12 @@ class DurableLogRecordProcessor(LogRecordProcessor):
             "spool_usable": self._spool_usable,
             "counters": self.stats.snapshot(),
         }
+
+
+def _early_of(entry: _Bytes, origins: _Origins) -> _Early:
+    message, canonical, index = entry
+    origin = origins.pairs[index]
+    return _Early(_WireEncoded(message, canonical, origin), *origin)
 
 
 def _early_item(early: _Early) -> _WireEncoded | _SdkEncoded:
