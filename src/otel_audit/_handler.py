@@ -162,16 +162,16 @@ class AuditLoggingHandler(LoggingHandler):
                 else:
                     if self._note is not None:
                         self._note(translated, record.name)
+                    # the event name as translated already, not read off the record again
                     origin = _Origin(
-                        record.name, record.levelno, record.levelname, _event_name_of(record)
+                        record.name, record.levelno, record.levelname, translated.event_name
                     )
                     emitter.submit(self._emit_later, logger, translated, origin)
         except Exception as exc:
             with self._errors_lock:
                 self.errors += 1
-            self._emit_fallback(
-                _Origin(record.name, record.levelno, record.levelname, _event_name_of(record)), exc
-            )
+            origin = _Origin(record.name, record.levelno, record.levelname, _event_name_of(record))
+            self._emit_fallback(origin, exc)
         finally:
             emitting.reset(token)
 

@@ -8,6 +8,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor, ReadWriteLogRecord
@@ -39,10 +40,10 @@ class _Spy(LogRecordProcessor):
         return [rw.log_record.event_name for _, rw in self.seen]
 
 
-@pytest.fixture
-def pipeline(request: pytest.FixtureRequest) -> Iterator[tuple[LoggerProvider, _Spy]]:
+def _configured(
+    request: pytest.FixtureRequest, **options: Any
+) -> Iterator[tuple[LoggerProvider, _Spy]]:
     """configure() on a private provider, with a spy after the AuditProcessor."""
-    overrides = getattr(request, "param", {})
     otel_audit.shutdown()
     provider = LoggerProvider(shutdown_on_exit=False)
     otel_audit.configure(
@@ -50,8 +51,7 @@ def pipeline(request: pytest.FixtureRequest) -> Iterator[tuple[LoggerProvider, _
         logger_provider=provider,
         exporters=[],
         set_global=False,
-        bridge_logging=False,
-        **overrides,
+        **{**options, **getattr(request, "param", {})},
     )
     spy = _Spy()
     provider.add_log_record_processor(spy)
@@ -59,6 +59,12 @@ def pipeline(request: pytest.FixtureRequest) -> Iterator[tuple[LoggerProvider, _
         yield provider, spy
     finally:
         otel_audit.shutdown()
+
+
+@pytest.fixture
+def pipeline(request: pytest.FixtureRequest) -> Iterator[tuple[LoggerProvider, _Spy]]:
+    """The pipeline without the stdlib bridge."""
+    yield from _configured(request, bridge_logging=False)
 
 
 _FRAMEWORK_REQUEST: contextvars.ContextVar[object] = contextvars.ContextVar("framework_request")
@@ -465,24 +471,8 @@ def _raise_system_exit() -> None:
 
 @pytest.fixture
 def bridged(request: pytest.FixtureRequest) -> Iterator[tuple[LoggerProvider, _Spy]]:
-    """The ``pipeline`` fixture with the stdlib bridge on the root logger."""
-    overrides = getattr(request, "param", {})
-    otel_audit.shutdown()
-    provider = LoggerProvider(shutdown_on_exit=False)
-    otel_audit.configure(
-        environ={},
-        logger_provider=provider,
-        exporters=[],
-        set_global=False,
-        bridge_logging=True,
-        **overrides,
-    )
-    spy = _Spy()
-    provider.add_log_record_processor(spy)
-    try:
-        yield provider, spy
-    finally:
-        otel_audit.shutdown()
+    """The pipeline with the stdlib bridge on the root logger."""
+    yield from _configured(request, bridge_logging=True)
 
 
 _SECURITY = logging.getLogger("security")
